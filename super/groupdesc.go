@@ -66,10 +66,13 @@ func (g *GroupDesc) fields() []layout.Field {
 }
 
 // DecodeGroupDesc parses one descriptor of len(b) bytes (32, or s_desc_size).
-func DecodeGroupDesc(b []byte) *GroupDesc {
+func DecodeGroupDesc(b []byte) (*GroupDesc, error) {
+	if len(b) < GroupDescSize32 {
+		return nil, Errorf(ErrCorrupt, "group descriptor", NoBlock, -1, "%d bytes, shorter than %d", len(b), GroupDescSize32)
+	}
 	g := &GroupDesc{Raw: append([]byte(nil), b...)}
 	layout.Decode(b, g.fields())
-	return g
+	return g, nil
 }
 
 // Encode returns the on-disk bytes, len(Raw) long.
