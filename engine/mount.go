@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mount is one place where the filesystem on the device is mounted.
+type Mount struct {
+	MountPoint string
+	ReadOnly   bool   // the superblock is mounted read-only
+	Source     string // the mount source as the kernel shows it
+	Via        string // e.g. "/dev/loop3, whose backing file is this image"
+}
+
+// Use describes everything that currently uses the device.
+type Use struct {
+	Mounts  []Mount
+	Loops   []string // loop devices backed by this image file
+	Holders []string // device-mapper/md devices stacked on this block device
+}
+
+// Busy reports whether anything uses the device.
+func (u Use) Busy() bool { return len(u.Mounts) > 0 || len(u.Loops) > 0 || len(u.Holders) > 0 }
+
+// inUse finds mounts of the device (by major:minor in /proc/self/mountinfo),
+// loop devices whose backing file is the image, and holders of a block device.
+func inUse(d *Device) (Use, error) {
+	st, err := d.stat()
+	if err != nil {
+		return Use{}, fmt.Errorf("%w: %v", ErrDevice, err)
+	}
+	var u Use
+	devs := map[uint64]string{}
+	if d.isBlock {
+		devs[st.Rdev] = ""
+		u.Holders = holders(st.Rdev)
+	} else {
+		for _, l := range loopsBacking(st) {
+			u.Loops = append(u.Loops, l.name)
+			devs[l.rdev] = l.name + ", whose backing file is this image"
+		}
+	}
+	u.Mounts, err = mountsOf(devs)
+	return u, err
+}
+
+func mountsOf(devs map[uint64]string) ([]Mount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot check mounts: %v", ErrDevice, err)
+	}
+	defer f.Close()
+	var out []Mount
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		m, rdev, ok := parseMountinfo(sc.Text())
+		if !ok {
+			continue
+		}
+		if via, hit := devs[rdev]; hit {
+			m.Via = via
+			out = append(out, m)
+		}
+	}
+	return out, sc.Err()
+}
+
+// parseMountinfo parses one line of /proc/self/mountinfo (proc(5)):
+// ID parent major:minor root mountpoint options [optional...] - fstype source superoptions
+func parseMountinfo(line string) (Mount, uint64, bool) {
+	f := strings.Fields(line)
+	sep := -1
+	for i, x := range f {
+		if x == "-" {
+			sep = i
+			break
+		}
+	}
+	if len(f) < 6 || sep < 6 || sep+3 >= len(f)+1 || len(f) < sep+4 {
+		return Mount{}, 0, false
+	}
+	maj, min, ok := strings.Cut(f[2], ":")
+	if !ok {
+		return Mount{}, 0, false
+	}
+	ma, err1 := strconv.ParseUint(maj, 10, 32)
+	mi, err2 := strconv.ParseUint(min, 10, 32)
+	if err1 != nil || err2 != nil {
+		return Mount{}, 0, false
+	}
+	ro := false
+	for _, o := range strings.Split(f[sep+3], ",") {
+		if o == "ro" {
+			ro = true
+		}
+	}
+	m := Mount{MountPoint: unescape(f[4]), ReadOnly: ro, Source: unescape(f[sep+2])}
+	return m, unix.Mkdev(uint32(ma), uint32(mi)), true
+}
+
+// unescape decodes the octal escapes (\040 for space) mountinfo uses.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+type loopDev struct {
+	name string
+	rdev uint64
+}
+
+// loopsBacking lists loop devices whose backing file is the same inode as st.
+func loopsBacking(st unix.Stat_t) []loopDev {
+	var out []loopDev
+	paths, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		back := strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)")
+		var bst unix.Stat_t
+		if unix.Stat(back, &bst) != nil || bst.Dev != st.Dev || bst.Ino != st.Ino {
+			continue
+		}
+		name := filepath.Base(filepath.Dir(filepath.Dir(p)))
+		if rdev, ok := sysDev(filepath.Join("/sys/block", name, "dev")); ok {
+			out = append(out, loopDev{name: "/dev/" + name, rdev: rdev})
+		}
+	}
+	return out
+}
+
+func sysDev(p string) (uint64, bool) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, false
+	}
+	maj, min, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	ma, err1 := strconv.ParseUint(maj, 10, 32)
+	mi, err2 := strconv.ParseUint(min, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return unix.Mkdev(uint32(ma), uint32(mi)), true
+}
+
+// holders lists devices stacked on a block device (/sys/dev/block/M:m/holders).
+func holders(rdev uint64) []string {
+	dir := fmt.Sprintf("/sys/dev/block/%d:%d/holders", unix.Major(rdev), unix.Minor(rdev))
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		out = append(out, "/dev/"+e.Name())
+	}
+	return out
+}
+
+// CheckWritable refuses a device that is mounted read-write, and a device
+// mounted read-only unless allowReadOnlyMount is set; it also refuses an
+// image file attached to a loop device, or a block device with holders.
+func CheckWritable(u Use, allowReadOnlyMount bool) error {
+	for _, m := range u.Mounts {
+		if !m.ReadOnly {
+			return fmt.Errorf("%w: the filesystem is mounted read-write at %s%s; unmount it (or boot rescue media) and run again", ErrBusy, m.MountPoint, via(m))
+		}
+		if !allowReadOnlyMount {
+			return fmt.Errorf("%w: the filesystem is mounted read-only at %s%s; writing under a mounted filesystem leaves the kernel's cached view stale. Unmount it, or pass --allow-ro-mount and then reboot without ever remounting it read-write", ErrBusy, m.MountPoint, via(m))
+		}
+	}
+	if len(u.Mounts) == 0 && len(u.Loops) > 0 {
+		return fmt.Errorf("%w: the image is attached to %s; detach it (losetup -d) so nothing can mount it while ext4relink writes", ErrBusy, strings.Join(u.Loops, ", "))
+	}
+	if len(u.Holders) > 0 {
+		return fmt.Errorf("%w: the device is held by %s (device-mapper, md or similar); run ext4relink on that device instead", ErrBusy, strings.Join(u.Holders, ", "))
+	}
+	return nil
+}
+
+func via(m Mount) string {
+	if m.Via == "" {
+		return ""
+	}
+	return " (through " + m.Via + ")"
+}
