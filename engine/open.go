@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ext4relink/ext4relink/journal"
+	"github.com/ext4relink/ext4relink/super"
+)
+
+// LoadFS reads and validates the superblock, loads the journal and, when
+// recovery is needed, replays it into an in-memory overlay (nothing is
+// written). Every later read goes through the overlay.
+func LoadFS(dev Dev) (*FS, error) {
+	sb, err := readSuper(dev)
+	if err != nil {
+		return nil, err
+	}
+	fs := &FS{dev: dev, SB: sb, DiskSB: sb, bs: sb.BlockSize(), gds: map[uint64]*super.GroupDesc{}, Journal: &JournalState{}}
+	if err := fs.loadJournal(); err != nil {
+		return nil, err
+	}
+	return fs, nil
+}
+
+// SuperblockLocation is the block holding the primary superblock and its
+// offset inside that block.
+func (fs *FS) SuperblockLocation() (uint64, uint32) {
+	if fs.bs == super.Offset {
+		return 1, 0
+	}
+	return 0, super.Offset
+}
+
+func (fs *FS) loadJournal() error {
+	sb := fs.SB
+	st := fs.Journal
+	if !sb.HasCompat(super.CompatHasJournal) {
+		if sb.HasIncompat(super.IncompatRecover) {
+			return super.Errorf(super.ErrCorrupt, "superblock", super.NoBlock, super.Offset, "needs_recovery is set but the filesystem has no journal")
+		}
+		return nil
+	}
+	st.Present = true
+	st.NeedsRecovery = sb.HasIncompat(super.IncompatRecover)
+	if sb.JournalInum == 0 {
+		st.External = true
+		if st.NeedsRecovery {
+			return super.Errorf(super.ErrUnsupported, "journal", super.NoBlock, -1,
+				"the filesystem uses an external journal device (s_journal_dev %#x) that holds pending transactions; ext4relink does not read external journals, and replaying it with e2fsck or a mount would delete the orphans", sb.JournalDev)
+		}
+		return nil
+	}
+	j, err := fs.openJournal()
+	if err != nil {
+		return err
+	}
+	fs.jrnl = j
+	if !st.NeedsRecovery {
+		if j.SB.Start != 0 {
+			st.StopReason = "needs_recovery is clear, so the log is ignored (as the kernel and e2fsck ignore it)"
+		}
+		return nil
+	}
+	return fs.replay(j)
+}
+
+// openJournal maps the journal inode (read from the device itself, as the
+// kernel does before replay) and validates the journal superblock.
+func (fs *FS) openJournal() (*journal.Journal, error) {
+	ino := fs.SB.JournalInum
+	in, _, err := fs.ReadInode(ino)
+	if err != nil {
+		return nil, fmt.Errorf("journal inode: %w", err)
+	}
+	if !in.IsReg() {
+		return nil, super.Errorf(super.ErrCorrupt, fmt.Sprintf("journal inode %d", ino), super.NoBlock, -1, "is not a regular file")
+	}
+	m, err := fs.BlockMap(ino, in)
+	if err != nil {
+		return nil, fmt.Errorf("journal inode: %w", err)
+	}
+	bmap := func(jblk uint64) (uint64, error) {
+		if jblk >= 1<<32 {
+			return 0, fmt.Errorf("journal block %d out of range", jblk)
+		}
+		phys, unwritten, ok := m.Map(uint32(jblk))
+		if !ok || unwritten {
+			return 0, super.Errorf(super.ErrCorrupt, fmt.Sprintf("journal inode %d", ino), super.NoBlock, -1, "journal block %d is not mapped", jblk)
+		}
+		return phys, nil
+	}
+	j, err := journal.Load(fs.dev, fs.bs, bmap, in.Size()/uint64(fs.bs))
+	if err != nil {
+		return nil, err
+	}
+	j.InodeSize = fs.SB.InodeSizeBytes()
+	return j, nil
+}
+
+func (fs *FS) replay(j *journal.Journal) error {
+	ov, err := j.Recover()
+	if err != nil {
+		return err
+	}
+	if err := ov.CheckRange(fs.SB.BlocksCount()); err != nil {
+		return err
+	}
+	fs.Log = ov.Log
+	st := fs.Journal
+	st.Transactions = len(ov.Log.Replayed())
+	st.Blocks = len(ov.Blocks())
+	st.StopReason = ov.Log.Stop.Reason.String()
+	if ov.Log.Stop.Detail != "" {
+		st.StopReason += ": " + ov.Log.Stop.Detail
+	}
+	fs.FastCommit = ov.Pending()
+	fs.overlay = ov
+	fs.gds = map[uint64]*super.GroupDesc{}
+	return fs.reloadSuper()
+}
+
+// reloadSuper reads the superblock again through the overlay: the journal
+// may hold a newer copy (with the orphan list head the kernel last wrote).
+func (fs *FS) reloadSuper() error {
+	blk, off := fs.SuperblockLocation()
+	b, err := fs.ReadBlock(blk)
+	if err != nil {
+		return err
+	}
+	sb, err := super.Decode(b[off : off+super.Size])
+	if err != nil {
+		return err
+	}
+	if err := sb.Validate(); err != nil {
+		var fe *super.FormatError
+		if errors.As(err, &fe) {
+			fe.Struct = "superblock (as replayed from the journal)"
+		}
+		return err
+	}
+	if sb.BlocksCount() != fs.DiskSB.BlocksCount() || sb.BlockSize() != fs.DiskSB.BlockSize() {
+		return super.Errorf(super.ErrCorrupt, "superblock (as replayed from the journal)", blk, int64(off),
+			"geometry differs from the on-disk superblock (%d vs %d blocks); a resize was in flight, which ext4relink does not handle", sb.BlocksCount(), fs.DiskSB.BlocksCount())
+	}
+	fs.SB = sb
+	return nil
+}
+
+// OpenFS opens the device at path and loads the filesystem on it.
+func OpenFS(path string, o Options) (*FS, *Device, Use, error) {
+	dev, use, err := Open(path, o)
+	if err != nil {
+		return nil, nil, use, err
+	}
+	fs, err := LoadFS(dev)
+	if err != nil {
+		dev.Close()
+		return nil, nil, use, err
+	}
+	return fs, dev, use, nil
+}

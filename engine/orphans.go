@@ -1,0 +1,193 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ext4relink/ext4relink/inode"
+	"github.com/ext4relink/ext4relink/super"
+)
+
+// Orphan is one inode on the orphan list or in the orphan file.
+type Orphan struct {
+	Inode    uint32 `json:"inode"`
+	Source   string `json:"source"`             // "chain" (s_last_orphan list) or "orphan_file"
+	Position int    `json:"position,omitempty"` // 1-based position in the chain
+	Slot     int    `json:"slot,omitempty"`     // 0-based slot in the orphan file
+	Next     uint32 `json:"next,omitempty"`     // chain: the next orphan (its i_dtime)
+
+	Type   string    `json:"type"` // file, dir, symlink, fifo, socket, chardev, blockdev, unknown
+	Mode   uint16    `json:"mode"` // permission bits
+	UID    uint32    `json:"uid"`
+	GID    uint32    `json:"gid"`
+	Size   uint64    `json:"size"`
+	Links  uint16    `json:"links"`
+	Blocks uint64    `json:"blocks"` // allocated 512-byte sectors (i_blocks)
+	Mtime  time.Time `json:"mtime"`
+	Ctime  time.Time `json:"ctime"`
+	Dtime  uint32    `json:"dtime"` // raw i_dtime: the chain link for chain members
+	// State: "deleted-open" (links 0: the file ext4relink can bring back) or
+	// "truncating" (links > 0: a truncate was in progress; never touched).
+	State string `json:"state"`
+	// Problem is set when the inode could not be read or validated.
+	Problem string `json:"problem,omitempty"`
+
+	loc  InodeLoc
+	node *inode.Inode
+}
+
+// OrphanList is everything list reports.
+type OrphanList struct {
+	Orphans  []Orphan `json:"orphans"`
+	Problems []string `json:"problems,omitempty"` // chain loops, out-of-range links, bad orphan-file blocks
+}
+
+// Orphans walks the superblock's orphan chain and the orphan file. A chain
+// that loops or points out of range is reported and not followed further.
+func (fs *FS) Orphans() (*OrphanList, error) {
+	l := &OrphanList{}
+	fs.walkChain(l)
+	if err := fs.walkOrphanFile(l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (fs *FS) walkChain(l *OrphanList) {
+	seen := map[uint32]bool{}
+	prev := "the superblock's s_last_orphan"
+	for ino, pos := fs.SB.LastOrphan, 1; ino != 0; pos++ {
+		if ino < fs.SB.FirstInode() || ino > fs.SB.InodesCount {
+			l.Problems = append(l.Problems, fmt.Sprintf("%s points to inode %d, outside %d..%d; the chain ends there", prev, ino, fs.SB.FirstInode(), fs.SB.InodesCount))
+			return
+		}
+		if seen[ino] {
+			l.Problems = append(l.Problems, fmt.Sprintf("%s points back to inode %d: the orphan chain loops; not followed further", prev, ino))
+			return
+		}
+		seen[ino] = true
+		o := fs.describe(ino)
+		o.Source, o.Position = "chain", pos
+		if o.Problem != "" {
+			l.Orphans = append(l.Orphans, o)
+			l.Problems = append(l.Problems, fmt.Sprintf("orphan chain position %d: %s; the chain cannot be followed past it", pos, o.Problem))
+			return
+		}
+		o.Next = o.Dtime
+		l.Orphans = append(l.Orphans, o)
+		prev = fmt.Sprintf("inode %d's i_dtime", ino)
+		ino = o.Dtime
+	}
+}
+
+// describe reads an orphan inode for listing; problems are recorded, not fatal.
+func (fs *FS) describe(ino uint32) Orphan {
+	o := Orphan{Inode: ino}
+	in, loc, err := fs.ReadInode(ino)
+	if err != nil {
+		o.Problem = err.Error()
+		return o
+	}
+	o.loc, o.node = loc, in
+	o.Type = typeName(in)
+	o.Mode = in.Mode & 0o7777
+	o.UID, o.GID = in.UID(), in.GID()
+	o.Size = in.Size()
+	o.Links = in.LinksCount
+	o.Blocks = in.Blocks(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs)
+	o.Mtime, o.Ctime = in.ModTime(), in.ChangeTime()
+	o.Dtime = in.Dtime
+	o.State = "deleted-open"
+	if in.LinksCount > 0 {
+		o.State = "truncating"
+	}
+	return o
+}
+
+func typeName(in *inode.Inode) string {
+	switch in.Type() {
+	case inode.ModeReg:
+		return "file"
+	case inode.ModeDir:
+		return "dir"
+	case inode.ModeLnk:
+		return "symlink"
+	case inode.ModeFifo:
+		return "fifo"
+	case inode.ModeSock:
+		return "socket"
+	case inode.ModeChr:
+		return "chardev"
+	case inode.ModeBlk:
+		return "blockdev"
+	}
+	return "unknown"
+}
+
+// OrphanFileBlock is one block of the orphan file, as loaded and verified.
+type OrphanFileBlock struct {
+	Logical  uint32
+	Physical uint64
+	Block    *super.OrphanBlock
+}
+
+// OrphanFile reads every block of the orphan file (feature orphan_file),
+// checking magic and checksum as the kernel's ext4_init_orphan_info does.
+func (fs *FS) OrphanFile() ([]OrphanFileBlock, error) {
+	if !fs.SB.HasCompat(super.CompatOrphanFile) {
+		return nil, nil
+	}
+	ino := fs.SB.OrphanFileInum
+	in, _, err := fs.ReadInode(ino)
+	if err != nil {
+		return nil, fmt.Errorf("orphan file (s_orphan_file_inum %d): %w", ino, err)
+	}
+	m, err := fs.BlockMap(ino, in)
+	if err != nil {
+		return nil, fmt.Errorf("orphan file (s_orphan_file_inum %d): %w", ino, err)
+	}
+	n := in.Size() / uint64(fs.bs)
+	seed := in.Seed(fs.SB.CsumSeed(), ino)
+	var out []OrphanFileBlock
+	for lblk := uint32(0); uint64(lblk) < n; lblk++ {
+		phys, unwritten, ok := m.Map(lblk)
+		if !ok || unwritten {
+			return nil, super.Errorf(super.ErrCorrupt, "orphan file", super.NoBlock, -1, "logical block %d of inode %d is not mapped", lblk, ino)
+		}
+		b, err := fs.ReadBlock(phys)
+		if err != nil {
+			return nil, err
+		}
+		ob := super.DecodeOrphanBlock(b)
+		if err := ob.Validate(phys); err != nil {
+			return nil, err
+		}
+		if !ob.VerifyChecksum(fs.SB, seed, phys) {
+			return nil, super.Errorf(super.ErrChecksum, "orphan file block", phys, int64(fs.bs-4), "checksum %#08x does not match (computed %#08x)", ob.Csum, ob.Checksum(seed, phys, fs.bs))
+		}
+		out = append(out, OrphanFileBlock{Logical: lblk, Physical: phys, Block: ob})
+	}
+	return out, nil
+}
+
+func (fs *FS) walkOrphanFile(l *OrphanList) error {
+	blocks, err := fs.OrphanFile()
+	if err != nil {
+		return err
+	}
+	per := super.OrphanSlotsPerBlock(fs.bs)
+	for _, ob := range blocks {
+		for _, i := range ob.Block.Used() {
+			ino := ob.Block.Inodes[i]
+			slot := int(ob.Logical)*per + i
+			if ino < fs.SB.FirstInode() || ino > fs.SB.InodesCount {
+				l.Problems = append(l.Problems, fmt.Sprintf("orphan file slot %d holds inode %d, outside %d..%d", slot, ino, fs.SB.FirstInode(), fs.SB.InodesCount))
+				continue
+			}
+			o := fs.describe(ino)
+			o.Source, o.Slot = "orphan_file", slot
+			l.Orphans = append(l.Orphans, o)
+		}
+	}
+	return nil
+}
