@@ -223,3 +223,6 @@ func (d *Device) stat() (unix.Stat_t, error) {
 	err := unix.Stat(d.path, &st)
 	return st, err
 }
+
+// ErrVerify: the change was written but the check afterwards failed.
+var ErrVerify = errors.New("verification failed")

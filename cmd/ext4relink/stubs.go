@@ -1,0 +1,21 @@
+package main
+
+func (a *app) journal(args []string) int {
+	fl := a.flags("journal")
+	if code, ok := a.parse(fl, args, true); !ok {
+		return code
+	}
+	return a.usageErr("journal: not implemented yet")
+}
+
+func (a *app) demo(args []string) int {
+	return a.usageErr("demo: not implemented yet")
+}
+
+func (a *app) relink(args []string) int {
+	fl := a.flags("relink")
+	if code, ok := a.parse(fl, args, true); !ok {
+		return code
+	}
+	return a.usageErr("relink: not implemented yet")
+}
