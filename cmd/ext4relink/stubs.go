@@ -8,9 +8,6 @@ func (a *app) journal(args []string) int {
 	return a.usageErr("journal: not implemented yet")
 }
 
-func (a *app) demo(args []string) int {
-	return a.usageErr("demo: not implemented yet")
-}
 
 func (a *app) relink(args []string) int {
 	fl := a.flags("relink")
