@@ -8,7 +8,6 @@ func (a *app) journal(args []string) int {
 	return a.usageErr("journal: not implemented yet")
 }
 
-
 func (a *app) relink(args []string) int {
 	fl := a.flags("relink")
 	if code, ok := a.parse(fl, args, true); !ok {
