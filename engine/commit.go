@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/ext4relink/ext4relink/journal"
+	"github.com/ext4relink/ext4relink/super"
+)
+
+// Commit writes the plan to the device so that a crash at any moment
+// leaves either the old state (the orphans still orphans: run the same
+// command again) or the new one:
+//
+//  1. A journal that needs recovery is first replayed to its home blocks
+//     and marked empty (idempotent until the mark: a crash just means the
+//     replay runs again). Orphans are not reaped, unlike the kernel's and
+//     e2fsck's recovery.
+//  2. The plan's blocks go into one jbd2 transaction in the journal's own
+//     format: descriptors and data, flush, commit block, flush.
+//  3. needs_recovery is set in the superblock, flush; then the journal
+//     superblock points at the transaction, flush. This single-sector
+//     write is the commit point: from here on any replay (ours, the
+//     kernel's, e2fsck's) gives the new state.
+//  4. The blocks are written home (the superblock still with
+//     needs_recovery), flush; the journal is marked empty, flush; the final
+//     superblock (needs_recovery clear) is written, flush.
+func (fs *FS) Commit(p *Plan) error {
+	changes, err := p.Changes()
+	if err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		if err := fs.finishRecovery(); err != nil {
+			return err
+		}
+		return fs.clearRecoverOnDisk()
+	}
+	if fs.jrnl == nil || fs.Journal.External {
+		return super.Errorf(super.ErrUnsupported, "journal", super.NoBlock, -1,
+			"the filesystem has no internal journal; ext4relink commits through the journal so that a crash cannot leave a half-written relink")
+	}
+	if err := fs.finishRecovery(); err != nil {
+		return err
+	}
+	return fs.commitJournaled(p, changes)
+}
+
+// finishRecovery writes a pending replay home and marks the journal empty,
+// keeping needs_recovery set (harmless with an empty log); commitJournaled
+// clears it at the very end.
+func (fs *FS) finishRecovery() error {
+	ov, ok := fs.overlay.(*journal.Overlay)
+	if !ok || ov == nil {
+		return nil
+	}
+	for _, b := range ov.Blocks() {
+		data, ok, err := ov.ReadBlock(b)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // every copy failed its checksum: the kernel skips it too
+		}
+		if err := fs.writeBlock(b, data); err != nil {
+			return err
+		}
+	}
+	if err := fs.dev.Sync(); err != nil {
+		return err
+	}
+	seq := ov.Log.NextSequence()
+	if err := fs.writeJournalSuper(0, seq); err != nil {
+		return err
+	}
+	fs.overlay = nil
+	return nil
+}
+
+func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
+	j := fs.jrnl
+	seq := j.SB.Sequence
+	if fs.Log != nil {
+		seq = fs.Log.NextSequence()
+	}
+	var logged []journal.LoggedBlock
+	for _, c := range changes {
+		logged = append(logged, journal.LoggedBlock{FSBlock: c.Block, Data: c.New})
+	}
+	writes, err := j.EncodeTransaction(seq, logged, j.First, p.Now)
+	if err != nil {
+		return err
+	}
+	if err := fs.writeLog(writes); err != nil {
+		return err
+	}
+	sbBlk, sbOff := fs.SuperblockLocation()
+	if err := fs.setRecoverFlag(); err != nil {
+		return err
+	}
+	if err := fs.writeJournalSuper(j.First, seq); err != nil { // the commit point
+		return err
+	}
+	for _, c := range changes {
+		data := c.New
+		if c.Block == sbBlk {
+			data = withRecover(data, sbOff)
+		}
+		if err := fs.writeBlock(c.Block, data); err != nil {
+			return err
+		}
+	}
+	if err := fs.dev.Sync(); err != nil {
+		return err
+	}
+	if err := fs.writeJournalSuper(0, seq+1); err != nil {
+		return err
+	}
+	return fs.clearRecoverFlag(p)
+}
+
+// writeLog writes the transaction's journal blocks, the commit block last
+// and only after everything before it is on stable storage.
+func (fs *FS) writeLog(writes []journal.JournalWrite) error {
+	for i, w := range writes {
+		if i == len(writes)-1 {
+			if err := fs.dev.Sync(); err != nil {
+				return err
+			}
+		}
+		blk, err := fs.jrnl.Map(w.JBlock)
+		if err != nil {
+			return err
+		}
+		if err := fs.writeBlock(blk, w.Data); err != nil {
+			return err
+		}
+	}
+	return fs.dev.Sync()
+}
+
+func (fs *FS) writeJournalSuper(start uint64, seq uint32) error {
+	b, err := fs.jrnl.SuperblockBytes(start, seq)
+	if err != nil {
+		return err
+	}
+	if err := fs.writeBlock(fs.jrnl.SuperblockFSBlock(), b); err != nil {
+		return err
+	}
+	return fs.dev.Sync()
+}
+
+// setRecoverFlag sets needs_recovery in the superblock on the device.
+func (fs *FS) setRecoverFlag() error {
+	blk, off := fs.SuperblockLocation()
+	b, err := fs.readDevBlock(blk)
+	if err != nil {
+		return err
+	}
+	if err := fs.writeBlock(blk, withRecover(b, off)); err != nil {
+		return err
+	}
+	return fs.dev.Sync()
+}
+
+// clearRecoverFlag writes the plan's final superblock block, whose
+// needs_recovery bit is clear.
+func (fs *FS) clearRecoverFlag(p *Plan) error {
+	blk, off := fs.SuperblockLocation()
+	b, err := p.Read(blk)
+	if err != nil {
+		return err
+	}
+	sb, err := super.Decode(b[off : off+super.Size])
+	if err != nil {
+		return err
+	}
+	sb.FeatureIncompat &^= super.IncompatRecover
+	sb.SetChecksum()
+	copy(b[off:], sb.Encode())
+	if err := fs.writeBlock(blk, b); err != nil {
+		return err
+	}
+	return fs.dev.Sync()
+}
+
+// clearRecoverOnDisk clears needs_recovery in the device's superblock (used
+// when there is nothing to commit but a replay was written home).
+func (fs *FS) clearRecoverOnDisk() error {
+	if !fs.Journal.NeedsRecovery {
+		return nil
+	}
+	blk, off := fs.SuperblockLocation()
+	b, err := fs.readDevBlock(blk)
+	if err != nil {
+		return err
+	}
+	sb, err := super.Decode(b[off : off+super.Size])
+	if err != nil {
+		return err
+	}
+	sb.FeatureIncompat &^= super.IncompatRecover
+	sb.SetChecksum()
+	copy(b[off:], sb.Encode())
+	if err := fs.writeBlock(blk, b); err != nil {
+		return err
+	}
+	return fs.dev.Sync()
+}
+
+// withRecover returns a copy of the block holding the superblock at off
+// with needs_recovery set and the checksum updated.
+func withRecover(block []byte, off uint32) []byte {
+	b := append([]byte(nil), block...)
+	sb, err := super.Decode(b[off : off+super.Size])
+	if err != nil {
+		return b
+	}
+	sb.FeatureIncompat |= super.IncompatRecover
+	sb.SetChecksum()
+	copy(b[off:], sb.Encode())
+	return b
+}
+
+func (fs *FS) writeBlock(n uint64, data []byte) error {
+	if uint32(len(data)) != fs.bs {
+		return fmt.Errorf("internal error: writing %d bytes to block %d", len(data), n)
+	}
+	_, err := fs.dev.WriteAt(data, int64(n)*int64(fs.bs))
+	return err
+}

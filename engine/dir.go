@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ext4relink/ext4relink/dirent"
+	"github.com/ext4relink/ext4relink/inode"
+	"github.com/ext4relink/ext4relink/super"
+)
+
+// dir is a directory inode loaded through the plan.
+type dir struct {
+	ino    uint32
+	in     *inode.Inode
+	params dirent.Params
+	m      *inode.BlockMap // nil for inline directories
+}
+
+func (p *Plan) openDir(ino uint32) (*dir, error) {
+	in, _, err := p.Inode(ino)
+	if err != nil {
+		return nil, err
+	}
+	if !in.IsDir() {
+		return nil, fmt.Errorf("%w: inode %d is not a directory", ErrRequest, ino)
+	}
+	if in.LinksCount == 0 {
+		return nil, fmt.Errorf("%w: directory inode %d has been deleted (links 0)", ErrRequest, ino)
+	}
+	d := &dir{ino: ino, in: in, params: dirent.NewParams(p.SB, in.Seed(p.SB.CsumSeed(), ino))}
+	d.params.Casefold = in.Flags&inode.CasefoldFl != 0
+	d.params.Encrypted = in.Flags&inode.EncryptFl != 0
+	if in.HasInlineData() {
+		return d, nil
+	}
+	if d.m, err = p.ReadMap(ino, in); err != nil {
+		return nil, err
+	}
+	if in.Size()%uint64(p.fs.bs) != 0 || in.Size() == 0 {
+		return nil, super.Errorf(super.ErrCorrupt, fmt.Sprintf("directory inode %d", ino), super.NoBlock, -1,
+			"i_size %d is not a positive multiple of the block size", in.Size())
+	}
+	return d, nil
+}
+
+// nblocks is the number of directory blocks i_size covers.
+func (d *dir) nblocks(bs uint32) uint32 { return uint32(d.in.Size() / uint64(bs)) }
+
+// indexed reports whether the kernel treats the directory as an htree.
+func (d *dir) indexed(sb *super.Superblock) bool {
+	return d.in.Flags&inode.IndexFl != 0 && sb.HasCompat(super.CompatDirIndex)
+}
+
+// reader returns the dirent.ReadFunc for the directory's logical blocks.
+func (p *Plan) dirReader(d *dir) dirent.ReadFunc {
+	return func(lblk uint32) ([]byte, error) {
+		phys, err := d.phys(lblk)
+		if err != nil {
+			return nil, err
+		}
+		return p.Read(phys)
+	}
+}
+
+func (d *dir) phys(lblk uint32) (uint64, error) {
+	phys, unwritten, ok := d.m.Map(lblk)
+	if !ok || unwritten {
+		return 0, super.Errorf(super.ErrCorrupt, fmt.Sprintf("directory inode %d", d.ino), super.NoBlock, -1,
+			"logical block %d is a hole or unwritten", lblk)
+	}
+	return phys, nil
+}
+
+// inlineRegions splits an inline directory into its i_block and system.data parts.
+func (d *dir) inlineRegions() (iblock, xattr []byte, err error) {
+	data, err := inode.InlineData(d.in, d.ino)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := min(len(data), inode.MinInlineDataSize)
+	return data[:n], data[n:], nil
+}
+
+// lookup finds name in the directory: the entry's inode, or found false.
+func (p *Plan) lookup(d *dir, name []byte) (uint32, bool, error) {
+	switch {
+	case d.in.HasInlineData():
+		ib, xa, err := d.inlineRegions()
+		if err != nil {
+			return 0, false, err
+		}
+		e, _, found, err := dirent.InlineLookup(ib, xa, name, d.params)
+		return e.Inode, found, err
+	case d.indexed(p.SB):
+		_, e, found, err := dirent.FindIndexed(d.params, name, p.dirReader(d))
+		return e.Inode, found, err
+	}
+	read := p.dirReader(d)
+	for lblk := range d.nblocks(p.fs.bs) {
+		e, found, err := p.lookupLinear(d, read, lblk, name)
+		if err != nil || found {
+			return e.Inode, found, err
+		}
+	}
+	return 0, false, nil
+}
+
+func (p *Plan) lookupLinear(d *dir, read dirent.ReadFunc, lblk uint32, name []byte) (dirent.Entry, bool, error) {
+	b, err := read(lblk)
+	if err != nil {
+		return dirent.Entry{}, false, err
+	}
+	phys, _ := d.phys(lblk)
+	if err := dirent.ValidateLeaf(b, d.params); err != nil {
+		return dirent.Entry{}, false, dirent.AtBlock(err, phys)
+	}
+	space, _ := dirent.LeafSpace(b, d.params)
+	e, found, err := dirent.Lookup(space, name, d.params)
+	return e, found, dirent.AtBlock(err, phys)
+}
+
+// Resolve walks path (relative to the root, a leading / allowed) and
+// returns the directory inode that would hold its last component, the
+// component itself, and the inode the full path names already (0 if none).
+func (p *Plan) Resolve(path string) (parent uint32, name []byte, existing uint32, err error) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if strings.Trim(path, "/") == "" {
+		return 0, nil, 0, fmt.Errorf("%w: --name %q names the root directory; give a path such as /lost+found/rescued", ErrRequest, path)
+	}
+	for _, c := range parts {
+		if err := dirent.CheckName([]byte(c)); err != nil {
+			return 0, nil, 0, fmt.Errorf("%w: --name %q: component %q: %v", ErrRequest, path, c, reason(err))
+		}
+	}
+	cur := uint32(RootIno)
+	for i, c := range parts[:len(parts)-1] {
+		d, err := p.openDir(cur)
+		if err != nil {
+			return 0, nil, 0, fmt.Errorf("resolving %q: %w", "/"+strings.Join(parts[:i], "/"), err)
+		}
+		next, found, err := p.lookup(d, []byte(c))
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		if !found {
+			return 0, nil, 0, fmt.Errorf("%w: the parent directory /%s does not exist (create it first, e.g. mount later and move the file; or pick an existing directory such as /lost+found)", ErrRequest, strings.Join(parts[:i+1], "/"))
+		}
+		cur = next
+	}
+	d, err := p.openDir(cur)
+	if err != nil {
+		if errors.Is(err, ErrRequest) {
+			return 0, nil, 0, fmt.Errorf("%w: the parent of %q: %v", ErrRequest, path, err)
+		}
+		return 0, nil, 0, err
+	}
+	name = []byte(parts[len(parts)-1])
+	existing, _, err = p.lookup(d, name)
+	return cur, name, existing, err
+}
+
+// reason strips the FormatError wrapping for messages about user input.
+func reason(err error) string {
+	var fe *super.FormatError
+	if errors.As(err, &fe) {
+		return fe.Reason
+	}
+	return err.Error()
+}

@@ -1,0 +1,260 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ext4relink/ext4relink/bitmap"
+	"github.com/ext4relink/ext4relink/inode"
+	"github.com/ext4relink/ext4relink/super"
+)
+
+// Request says what to relink.
+type Request struct {
+	Inode uint32 // the orphan (single mode)
+	Name  string // its new path (single mode)
+	All   bool   // every deleted-open orphan ...
+	Into  string // ... into this directory (default /lost+found), as #INODE
+}
+
+// Skipped is an orphan --all leaves alone, and why.
+type Skipped struct {
+	Inode  uint32 `json:"inode"`
+	Reason string `json:"reason"`
+}
+
+// PlanRelink validates the request against the filesystem (as the replayed
+// journal shows it) and computes every block change, writing nothing.
+func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
+	if fs.FastCommit != nil {
+		return nil, nil, fmt.Errorf("%w; replaying them is not supported, and committing over them would silently drop them", fs.FastCommit)
+	}
+	if err := fs.SB.CheckWrite(); err != nil {
+		return nil, nil, err
+	}
+	l, err := fs.Orphans()
+	if err != nil {
+		return nil, nil, err
+	}
+	p := NewPlan(fs, now)
+	var skipped []Skipped
+	if req.All {
+		skipped, err = p.relinkAll(l, req.Into)
+	} else {
+		err = p.relinkOne(l, req.Inode, req.Name)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.unlist(l); err != nil {
+		return nil, nil, err
+	}
+	return p, skipped, p.finish()
+}
+
+func (p *Plan) relinkOne(l *OrphanList, ino uint32, path string) error {
+	if err := p.checkInodeNumber(ino); err != nil {
+		return err
+	}
+	parent, name, existing, err := p.Resolve(path)
+	if err != nil {
+		return err
+	}
+	if existing != 0 && existing != ino {
+		return fmt.Errorf("%w: %s already exists (inode %d); choose another name", ErrRequest, path, existing)
+	}
+	o, onList := findOrphan(l, ino)
+	if !onList {
+		return p.notAnOrphan(ino, path, existing == ino)
+	}
+	return p.relink(o, parent, name, "/"+strings.Trim(path, "/"), existing == ino)
+}
+
+// relinkAll relinks every deleted-open file and symlink into dir as #INODE.
+func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
+	if into == "" {
+		into = "/lost+found"
+	}
+	var skipped []Skipped
+	for _, o := range l.Orphans {
+		if why := skipReason(o); why != "" {
+			skipped = append(skipped, Skipped{o.Inode, why})
+			continue
+		}
+		path := fmt.Sprintf("%s/#%d", strings.TrimRight(into, "/"), o.Inode)
+		parent, name, existing, err := p.Resolve(path)
+		if err != nil {
+			return nil, err
+		}
+		if existing != 0 && existing != o.Inode {
+			return nil, fmt.Errorf("%w: %s already exists (inode %d); move it away or choose another --into", ErrRequest, path, existing)
+		}
+		if err := p.relink(o, parent, name, path, existing == o.Inode); err != nil {
+			return nil, err
+		}
+	}
+	if len(p.Relinks) == 0 {
+		return skipped, fmt.Errorf("%w: no deleted-open file or symlink is on the orphan list; nothing to relink", ErrRequest)
+	}
+	return skipped, nil
+}
+
+func skipReason(o Orphan) string {
+	switch {
+	case o.Problem != "":
+		return "unreadable: " + o.Problem
+	case o.Links > 0:
+		return "truncate in progress (links > 0): not a deleted file; never touched"
+	case o.Type == "dir":
+		return dirOrphanReason
+	case o.Type != "file" && o.Type != "symlink":
+		return "a " + o.Type + " holds no data; not relinked"
+	}
+	return ""
+}
+
+const dirOrphanReason = "a directory removed with rmdir while a process still had it open or as its working directory; rmdir only removes empty directories, so there is nothing in it to recover"
+
+// relink plans one orphan: validation, the directory entry, the inode.
+func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryExists bool) error {
+	if why := skipReason(o); why != "" {
+		return fmt.Errorf("%w: inode %d: %s", ErrRequest, o.Inode, why)
+	}
+	in, _, err := p.Inode(o.Inode)
+	if err != nil {
+		return err
+	}
+	if err := p.checkOrphanData(o.Inode, in); err != nil {
+		return err
+	}
+	r := Relinked{Inode: o.Inode, Path: path, Parent: parent, Type: o.Type, Size: o.Size,
+		Source: o.Source, Position: o.Position, Slot: o.Slot, DirChange: "the entry already existed (an earlier run was interrupted)"}
+	if !entryExists {
+		d, err := p.openDir(parent)
+		if err != nil {
+			return err
+		}
+		if r.DirChange, err = p.addEntry(d, name, o.Inode, in.FileType()); err != nil {
+			return err
+		}
+		in, _, _ = p.Inode(o.Inode) // the parent may share the inode table block
+	}
+	old := in.Dtime
+	in.LinksCount, in.Dtime = 1, 0
+	in.SetCtime(p.Now)
+	if err := p.PutInode(o.Inode, in, fmt.Sprintf("links 0 -> 1, dtime %d -> 0, ctime set", old)); err != nil {
+		return err
+	}
+	p.Relinks = append(p.Relinks, r)
+	return nil
+}
+
+func findOrphan(l *OrphanList, ino uint32) (Orphan, bool) {
+	for _, o := range l.Orphans {
+		if o.Inode == ino {
+			return o, true
+		}
+	}
+	return Orphan{}, false
+}
+
+func (p *Plan) checkInodeNumber(ino uint32) error {
+	switch {
+	case ino == 0:
+		return fmt.Errorf("%w: --inode is required (see 'ext4relink list')", ErrRequest)
+	case ino > p.SB.InodesCount:
+		return fmt.Errorf("%w: inode %d is out of range: this filesystem has %d inodes", ErrRequest, ino, p.SB.InodesCount)
+	case ino < p.SB.FirstInode():
+		return fmt.Errorf("%w: inode %d is reserved for the filesystem's own use (inodes below %d), never an orphan", ErrRequest, ino, p.SB.FirstInode())
+	}
+	return nil
+}
+
+// notAnOrphan explains why an inode that is not on the orphan list cannot
+// be relinked, or accepts it when an earlier run already finished.
+func (p *Plan) notAnOrphan(ino uint32, path string, linkedHere bool) error {
+	in, _, err := p.Inode(ino)
+	if err != nil {
+		return err
+	}
+	switch {
+	case linkedHere && in.LinksCount > 0:
+		p.Relinks = append(p.Relinks, Relinked{Inode: ino, Path: "/" + strings.Trim(path, "/"), Type: typeName(in), Size: in.Size(), AlreadyDone: true,
+			DirChange: "nothing to do: the name already links this inode and it is no longer an orphan"})
+		return nil
+	case in.LinksCount > 0:
+		return fmt.Errorf("%w: inode %d is not an orphan: it has %d link(s) and is not on the orphan list", ErrRequest, ino, in.LinksCount)
+	case in.Mode == 0 || in.Dtime != 0:
+		return fmt.Errorf("%w: inode %d is not on the orphan list: it is free (deleted and released), its data is no longer protected", ErrRequest, ino)
+	}
+	return fmt.Errorf("%w: inode %d has no links but is not on the orphan list (nor in the orphan file); ext4relink only relinks orphans the kernel recorded", ErrRequest, ino)
+}
+
+// checkOrphanData refuses an orphan whose inode or blocks the kernel has
+// already begun to free: every mapped block (data, extent tree or indirect
+// blocks, xattr block) must still be marked in use, and the inode too.
+func (p *Plan) checkOrphanData(ino uint32, in *inode.Inode) error {
+	if err := p.checkInodeInUse(ino); err != nil {
+		return err
+	}
+	m, err := p.ReadMap(ino, in)
+	if err != nil {
+		return err
+	}
+	blocks := slices.Clone(m.Meta)
+	if acl := in.FileACL(p.SB.Is64Bit()); acl != 0 {
+		blocks = append(blocks, acl)
+	}
+	runs := slices.Clone(m.Runs)
+	for _, b := range blocks {
+		runs = append(runs, inode.Run{Physical: b, Len: 1})
+	}
+	return p.checkRunsInUse(ino, runs)
+}
+
+func (p *Plan) checkRunsInUse(ino uint32, runs []inode.Run) error {
+	bitmaps := map[uint64]*bitmap.Group{}
+	for _, r := range runs {
+		for b := r.Physical; b < r.Physical+uint64(r.Len); b++ {
+			g, idx := p.SB.GroupOfBlock(b)
+			grp, ok := bitmaps[g]
+			if !ok {
+				var err error
+				if grp, err = p.blockBitmap(g); err != nil {
+					return err
+				}
+				bitmaps[g] = grp
+			}
+			if grp.BlockBitmap == nil || !bitmap.Test(grp.BlockBitmap, idx>>p.SB.ClusterBits()) {
+				return super.Errorf(super.ErrCorrupt, fmt.Sprintf("block bitmap of group %d", g), grp.Desc.BlockBitmap(), -1,
+					"block %d of inode %d is marked free: the kernel already began releasing this file, so its data cannot be trusted; refusing", b, ino)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Plan) checkInodeInUse(ino uint32) error {
+	g, idx := p.SB.GroupOfInode(ino)
+	gd, err := p.GroupDesc(g)
+	if err != nil {
+		return err
+	}
+	if gd.Flags&super.BgInodeUninit != 0 {
+		return fmt.Errorf("%w: inode %d lies in a group whose inodes were never initialised (INODE_UNINIT): it is not in use", ErrRequest, ino)
+	}
+	bm, err := p.Read(gd.InodeBitmap())
+	if err != nil {
+		return err
+	}
+	if !bitmap.VerifyInodeBitmap(p.SB, gd, bm) {
+		return super.Errorf(super.ErrChecksum, fmt.Sprintf("inode bitmap of group %d", g), gd.InodeBitmap(), -1, "checksum does not match the group descriptor's")
+	}
+	if !bitmap.Test(bm, uint64(idx)) {
+		return super.Errorf(super.ErrCorrupt, fmt.Sprintf("inode bitmap of group %d", g), gd.InodeBitmap(), int64(idx/8),
+			"inode %d is marked free: the kernel already released it; refusing", ino)
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ext4relink/ext4relink/fixtures"
+)
+
+// relinkImage runs the whole job on an image file as the CLI does.
+func relinkImage(t *testing.T, img string, req Request) (*Plan, error) {
+	t.Helper()
+	fs, dev, _, err := OpenFS(img, Options{Mode: ReadWrite})
+	if err != nil {
+		return nil, err
+	}
+	defer dev.Close()
+	before, err := fs.Orphans()
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := fs.PlanRelink(req, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.Commit(p); err != nil {
+		return p, err
+	}
+	return p, Verify(dev, p, before)
+}
+
+func e2fsckClean(t *testing.T, img string) {
+	t.Helper()
+	out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
+	}
+}
+
+// mountRead mounts the image read-only and returns sha256 of each path
+// (file content, or symlink target).
+func mountRead(t *testing.T, img string, paths []string) map[string]string {
+	t.Helper()
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-o", "loop,ro", img, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v\n%s", err, out)
+	}
+	defer exec.Command("umount", mnt).Run()
+	got := map[string]string{}
+	for _, p := range paths {
+		full := filepath.Join(mnt, p)
+		fi, err := os.Lstat(full)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		var data []byte
+		if fi.Mode()&os.ModeSymlink != 0 {
+			s, err := os.Readlink(full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = []byte(s)
+		} else if data, err = os.ReadFile(full); err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		s := sha256.Sum256(data)
+		got[p] = hex.EncodeToString(s[:])
+	}
+	return got
+}
+
+func TestRelinkAllQuick(t *testing.T) {
+	for _, name := range []string{"ext4-4k-freeze", "ext4-4k-sync", "ext4-4k-journal"} {
+		img := fixtures.Get(t, name)
+		p := img.Copy(t)
+		plan, err := relinkImage(t, p, Request{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2fsckClean(t, p)
+		var paths []string
+		want := map[string]string{}
+		for _, r := range plan.Relinks {
+			paths = append(paths, strings.TrimPrefix(r.Path, "/"))
+			for _, o := range img.Orphans {
+				if uint32(o.Inode) == r.Inode {
+					want[strings.TrimPrefix(r.Path, "/")] = o.SHA256
+				}
+			}
+		}
+		got := mountRead(t, p, paths)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: %s sha256 %s, want %s", name, k, got[k], v)
+			}
+		}
+	}
+}

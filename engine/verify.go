@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Verify re-reads the device from scratch (a new FS, no caches, no
+// overlay) and checks what Commit promised: no recovery pending, every
+// changed block as planned, each relinked name resolving to its inode, which
+// has links and is no longer an orphan, and every other orphan still listed.
+func Verify(dev Dev, p *Plan, before *OrphanList) error {
+	fs, err := LoadFS(dev)
+	if err != nil {
+		return fmt.Errorf("%w: reloading the filesystem: %v", ErrVerify, err)
+	}
+	if fs.Journal.NeedsRecovery {
+		return fmt.Errorf("%w: needs_recovery is still set", ErrVerify)
+	}
+	if err := verifyBlocks(fs, p); err != nil {
+		return err
+	}
+	after, err := fs.Orphans()
+	if err != nil {
+		return fmt.Errorf("%w: listing orphans: %v", ErrVerify, err)
+	}
+	gone := map[uint32]bool{}
+	q := NewPlan(fs, p.Now)
+	for _, r := range p.Relinks {
+		gone[r.Inode] = true
+		if err := verifyRelinked(q, r); err != nil {
+			return err
+		}
+	}
+	return verifyOthers(before, after, gone)
+}
+
+func verifyBlocks(fs *FS, p *Plan) error {
+	changes, err := p.Changes()
+	if err != nil {
+		return err
+	}
+	sbBlk, _ := fs.SuperblockLocation()
+	for _, c := range changes {
+		if c.Block == sbBlk {
+			continue // compared field by field below (needs_recovery differs)
+		}
+		got, err := fs.readDevBlock(c.Block)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrVerify, err)
+		}
+		if !bytes.Equal(got, c.New) {
+			return fmt.Errorf("%w: block %d does not hold what was written", ErrVerify, c.Block)
+		}
+	}
+	if fs.SB.LastOrphan != p.SB.LastOrphan || fs.SB.FreeBlocksCount() != p.SB.FreeBlocksCount() || fs.SB.FeatureRoCompat != p.SB.FeatureRoCompat {
+		return fmt.Errorf("%w: the superblock on disk differs from the plan", ErrVerify)
+	}
+	return nil
+}
+
+func verifyRelinked(q *Plan, r Relinked) error {
+	_, _, existing, err := q.Resolve(r.Path)
+	if err != nil {
+		return fmt.Errorf("%w: resolving %s: %v", ErrVerify, r.Path, err)
+	}
+	if existing != r.Inode {
+		return fmt.Errorf("%w: %s resolves to inode %d, not %d", ErrVerify, r.Path, existing, r.Inode)
+	}
+	in, _, err := q.Inode(r.Inode)
+	if err != nil {
+		return fmt.Errorf("%w: inode %d: %v", ErrVerify, r.Inode, err)
+	}
+	if in.LinksCount == 0 || in.Dtime != 0 {
+		return fmt.Errorf("%w: inode %d has links %d, dtime %d", ErrVerify, r.Inode, in.LinksCount, in.Dtime)
+	}
+	return nil
+}
+
+func verifyOthers(before, after *OrphanList, gone map[uint32]bool) error {
+	left := map[uint32]bool{}
+	for _, o := range after.Orphans {
+		if gone[o.Inode] {
+			return fmt.Errorf("%w: inode %d is still an orphan", ErrVerify, o.Inode)
+		}
+		left[o.Inode] = true
+	}
+	for _, o := range before.Orphans {
+		if !gone[o.Inode] && !left[o.Inode] {
+			return fmt.Errorf("%w: orphan %d fell off the orphan list", ErrVerify, o.Inode)
+		}
+	}
+	return nil
+}
