@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
@@ -61,7 +63,15 @@ func (fs *FS) finishRecovery() error {
 		if !ok {
 			continue // every copy failed its checksum: the kernel skips it too
 		}
+		if _, replaced := fs.fc[b]; replaced {
+			continue
+		}
 		if err := fs.writeBlock(b, data); err != nil {
+			return err
+		}
+	}
+	for _, b := range slices.Sorted(maps.Keys(fs.fc)) {
+		if err := fs.writeBlock(b, fs.fc[b]); err != nil {
 			return err
 		}
 	}
@@ -72,7 +82,7 @@ func (fs *FS) finishRecovery() error {
 	if err := fs.writeJournalSuper(0, seq); err != nil {
 		return err
 	}
-	fs.overlay = nil
+	fs.overlay, fs.fc = nil, nil
 	return nil
 }
 

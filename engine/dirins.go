@@ -169,7 +169,7 @@ func (p *Plan) growDir(d *dir, lblk uint32) (uint64, error) {
 	}
 	perCluster := uint64(p.fs.bs/512) << p.SB.ClusterBits()
 	hf := p.SB.HasRoCompat(super.RoCompatHugeFile)
-	if err := d.in.SetBlocks(d.in.Blocks(hf, p.fs.bs)+clusters*perCluster, hf, p.fs.bs); err != nil {
+	if err := d.in.SetBlocks(d.in.BlocksCount(hf, p.fs.bs)+clusters*perCluster, hf, p.fs.bs); err != nil {
 		return 0, err
 	}
 	d.in.Block = g.IBlock

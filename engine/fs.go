@@ -28,8 +28,11 @@ type FS struct {
 	jrnl    *journal.Journal // nil without an internal journal
 	Log     *journal.Log     // the recovery scan, when recovery was needed
 	// FastCommit is non-nil when valid fast commits newer than the last full
-	// commit are pending (they are not part of the overlay).
+	// commit are pending and could not be replayed (see fastcommit.go).
 	FastCommit error
+	// fc holds the blocks a fast-commit replay changed, on top of the
+	// journal overlay; Commit writes them home with the replay.
+	fc map[uint64][]byte
 }
 
 // readSuper reads and validates the primary superblock from the device.
@@ -67,6 +70,9 @@ func (fs *FS) ReadBlock(n uint64) ([]byte, error) {
 	if n >= fs.SB.BlocksCount() {
 		return nil, super.Errorf(super.ErrCorrupt, "block reference", n, -1,
 			"block %d is beyond the end of the filesystem (%d blocks)", n, fs.SB.BlocksCount())
+	}
+	if b, ok := fs.fc[n]; ok {
+		return b, nil
 	}
 	if fs.overlay != nil {
 		b, ok, err := fs.overlay.ReadBlock(n)
@@ -141,4 +147,5 @@ type JournalState struct {
 	Transactions  int    // committed transactions the replay applies
 	Blocks        int    // distinct filesystem blocks the replay overrides
 	StopReason    string // where and why the scan stopped
+	FastCommits   int    // fast-commit records replayed on top of the log
 }

@@ -114,10 +114,21 @@ func (fs *FS) replay(j *journal.Journal) error {
 	if ov.Log.Stop.Detail != "" {
 		st.StopReason += ": " + ov.Log.Stop.Detail
 	}
-	fs.FastCommit = ov.Pending()
 	fs.overlay = ov
 	fs.gds = map[uint64]*super.GroupDesc{}
-	return fs.reloadSuper()
+	if err := fs.reloadSuper(); err != nil {
+		return err
+	}
+	if pending := ov.Pending(); pending != nil {
+		fs.FastCommit = pending
+		if err := fs.applyFastCommits(ov.Log.FastCommit.Replay()); err != nil {
+			fs.FastCommit = fmt.Errorf("%w; replaying them failed: %v", pending, err)
+		} else {
+			fs.FastCommit = nil
+			st.FastCommits = len(ov.Log.FastCommit.Replay())
+		}
+	}
+	return nil
 }
 
 // reloadSuper reads the superblock again through the overlay: the journal

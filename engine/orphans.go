@@ -94,7 +94,7 @@ func (fs *FS) describe(ino uint32) Orphan {
 	o.UID, o.GID = in.UID(), in.GID()
 	o.Size = in.Size()
 	o.Links = in.LinksCount
-	o.Blocks = in.Blocks(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs)
+	o.Blocks = in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs)
 	o.Mtime, o.Ctime = in.ModTime(), in.ChangeTime()
 	o.Dtime = in.Dtime
 	o.State = "deleted-open"

@@ -107,15 +107,14 @@ func skipReason(o Orphan) string {
 		return "unreadable: " + o.Problem
 	case o.Links > 0:
 		return "truncate in progress (links > 0): not a deleted file; never touched"
-	case o.Type == "dir":
-		return dirOrphanReason
-	case o.Type != "file" && o.Type != "symlink":
-		return "a " + o.Type + " holds no data; not relinked"
+	case o.Type == "unknown":
+		return "its mode names no known file type"
 	}
 	return ""
 }
 
-const dirOrphanReason = "a directory removed with rmdir while a process still had it open or as its working directory; rmdir only removes empty directories, so there is nothing in it to recover"
+// dirOrphanNote explains what relinking a directory orphan brings back.
+const dirOrphanNote = "a directory removed with rmdir while a process still had it open (or as its working directory); rmdir only removes empty directories, so it comes back empty"
 
 // relink plans one orphan: validation, the directory entry, the inode.
 func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryExists bool) error {
@@ -141,10 +140,17 @@ func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryEx
 		}
 		in, _, _ = p.Inode(o.Inode) // the parent may share the inode table block
 	}
-	old := in.Dtime
-	in.LinksCount, in.Dtime = 1, 0
+	old, links := in.Dtime, uint16(1)
+	if in.IsDir() {
+		links = 2
+		r.DirChange += "; " + dirOrphanNote
+		if err := p.relinkDirOrphan(o.Inode, in, parent); err != nil {
+			return err
+		}
+	}
+	in.LinksCount, in.Dtime = links, 0
 	in.SetCtime(p.Now)
-	if err := p.PutInode(o.Inode, in, fmt.Sprintf("links 0 -> 1, dtime %d -> 0, ctime set", old)); err != nil {
+	if err := p.PutInode(o.Inode, in, fmt.Sprintf("links 0 -> %d, dtime %d -> 0, ctime set", links, old)); err != nil {
 		return err
 	}
 	p.Relinks = append(p.Relinks, r)

@@ -62,7 +62,7 @@ func (g *grower) add(t *testing.T, phys uint64) *Growth {
 	g.meta += len(gr.New)
 	g.in.Block = gr.IBlock
 	g.in.SetSize(g.in.Size() + bs)
-	n := g.in.Blocks(g.r.fs.HugeFile, g.r.fs.BlockSize) + uint64(1+len(gr.New))*bs/512
+	n := g.in.BlocksCount(g.r.fs.HugeFile, g.r.fs.BlockSize) + uint64(1+len(gr.New))*bs/512
 	if err := g.in.SetBlocks(n, g.r.fs.HugeFile, g.r.fs.BlockSize); err != nil {
 		t.Fatal(err)
 	}

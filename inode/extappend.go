@@ -45,9 +45,10 @@ func (path *extPath) leaf() *ExtentNode { return path.nodes[len(path.nodes)-1] }
 // deepest node of the rightmost path that has a free slot, or, when every
 // node up to the root is full, moves the root into a new block and adds a
 // level (ext4_ext_grow_indepth). New blocks come from alloc (goal phys);
-// with a nil alloc the function returns ErrNeedBlock instead.
+// with a nil alloc the function returns ErrNeedBlock instead. The whole
+// tree is mapped and validated first, so a damaged tree is never extended.
 func AppendExtent(iblock []byte, lblk uint32, phys uint64, p MapParams, read ReadFunc, alloc AllocFunc) (*Growth, error) {
-	if err := p.check(); err != nil {
+	if _, err := MapExtents(iblock, p, read); err != nil {
 		return nil, err
 	}
 	root, err := DecodeExtentRoot(iblock, p)

@@ -11,7 +11,7 @@ import (
 
 // fuzzFS is the filesystem the fuzz targets pretend to be on.
 func fuzzFS(inodeSize int, csum bool) FS {
-	return FS{InodeSize: uint32(inodeSize), BlockSize: 1024, ClusterSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 20,
+	return FS{InodeSize: uint32(inodeSize), BlockSize: 1024, ClusterSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 17,
 		CsumSeed: 0x12345678, MetadataCsum: csum, HugeFile: true, Bit64: true, Extents: true, InlineData: true}
 }
 
@@ -45,8 +45,9 @@ func seedFixtures(f *testing.F, add func(x *fx, ino uint64, in *Inode, raw []byt
 }
 
 const (
-	fuzzSeed      = 99 // the fuzz targets' inode checksum seed
-	fuzzSeedLimit = 8  // tree blocks carried by one seed
+	fuzzSeed      = 99     // the fuzz targets' inode checksum seed
+	fuzzSeedLimit = 8      // tree blocks carried by one seed
+	fuzzAllocBase = 120000 // the fuzz allocator hands out blocks above this
 )
 
 // relocation renumbers the first fuzzSeedLimit metadata blocks of a real
@@ -170,7 +171,7 @@ func FuzzExtentTree(f *testing.F) {
 	seedFixtures(f, func(x *fx, ino uint64, in *Inode, raw []byte, m *BlockMap) {
 		if m.Format == FormatExtents && x.fs.BlockSize == 1024 {
 			root, blocks := relocateExtents(x, in.Block[:], m.Meta)
-			p := MapParams{BlockSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 20, Csum: true, Seed: fuzzSeed}
+			p := MapParams{BlockSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 17, Csum: true, Seed: fuzzSeed}
 			if _, err := MapExtents(root, p, blockSource(blocks)); err != nil && len(m.Meta) <= fuzzSeedLimit {
 				f.Fatalf("relocated seed of inode %d: %v", ino, err)
 			}
@@ -181,7 +182,7 @@ func FuzzExtentTree(f *testing.F) {
 		if len(root) != BlockBytes {
 			return
 		}
-		p := MapParams{BlockSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 20, Csum: lblk&1 == 0, Seed: fuzzSeed}
+		p := MapParams{BlockSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 17, Csum: lblk&1 == 0, Seed: fuzzSeed}
 		read := blockSource(blocks)
 		m, err := MapExtents(root, p, read)
 		checkError(t, err)
@@ -189,7 +190,7 @@ func FuzzExtentTree(f *testing.F) {
 			return
 		}
 		checkMapInvariants(t, m, p)
-		checkAppendProperty(t, m, root, lblk%(uint32(m.End())+3), uint64(phys)+1, p, read, AppendExtent)
+		checkAppendProperty(t, m, root, uint32(uint64(lblk)%(m.End()+3)), uint64(phys)+1, p, read, AppendExtent)
 	})
 }
 
@@ -197,7 +198,7 @@ func FuzzIndirect(f *testing.F) {
 	seedFixtures(f, func(x *fx, ino uint64, in *Inode, raw []byte, m *BlockMap) {
 		if m.Format == FormatIndirect && x.fs.BlockSize == 1024 {
 			iblock, blocks := relocateIndirect(x, in.Block[:], m.Meta)
-			p := MapParams{BlockSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 20}
+			p := MapParams{BlockSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 17}
 			if _, err := MapIndirect(iblock, p, blockSource(blocks)); err != nil && len(m.Meta) <= fuzzSeedLimit {
 				f.Fatalf("relocated seed of inode %d: %v", ino, err)
 			}
@@ -208,7 +209,7 @@ func FuzzIndirect(f *testing.F) {
 		if len(iblock) != BlockBytes {
 			return
 		}
-		p := MapParams{BlockSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 20}
+		p := MapParams{BlockSize: 1024, FirstDataBlock: 1, BlocksCount: 1 << 17}
 		read := blockSource(blocks)
 		m, err := MapIndirect(iblock, p, read)
 		checkError(t, err)
@@ -242,7 +243,7 @@ type appendFunc func([]byte, uint32, uint64, MapParams, ReadFunc, AllocFunc) (*G
 // checkAppendProperty: after a successful append the map is the old one plus the
 // new block, and every new tree block came from the allocator.
 func checkAppendProperty(t *testing.T, m *BlockMap, iblock []byte, lblk uint32, phys uint64, p MapParams, read ReadFunc, app appendFunc) {
-	next := uint64(1 << 19)
+	next := uint64(fuzzAllocBase)
 	alloc := func(uint64) (uint64, error) { next++; return next, nil }
 	g, err := app(iblock, lblk, phys, p, read, alloc)
 	checkError(t, err)
@@ -266,7 +267,7 @@ func checkAppendProperty(t *testing.T, m *BlockMap, iblock []byte, lblk uint32, 
 		t.Fatalf("after append: logical %d -> %d (%v), %d blocks (was %d)", lblk, got, ok, m2.Mapped(), m.Mapped())
 	}
 	for _, b := range g.New {
-		if b <= 1<<19 || b > next {
+		if b <= fuzzAllocBase || b > next {
 			t.Fatalf("tree block %d not from the allocator", b)
 		}
 	}

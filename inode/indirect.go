@@ -190,13 +190,10 @@ func indPath(lblk uint64, ptr uint64) (slot int, idx []uint64, ok bool) {
 // allocates: missing indirect blocks on the way come from alloc (goal
 // phys), zero-filled but for the one pointer. With a nil alloc it returns
 // ErrNeedBlock when an indirect block is missing. Indirect blocks carry no
-// checksum.
+// checksum. The whole map is walked and validated first.
 func AppendIndirect(iblock []byte, lblk uint32, phys uint64, p MapParams, read ReadFunc, alloc AllocFunc) (*Growth, error) {
-	if err := p.check(); err != nil {
+	if _, err := MapIndirect(iblock, p, read); err != nil {
 		return nil, err
-	}
-	if len(iblock) != BlockBytes {
-		return nil, p.errf(super.ErrCorrupt, super.NoBlock, -1, "i_block is %d bytes, not %d", len(iblock), BlockBytes)
 	}
 	if !p.validRange(phys, 1) || phys >= 1<<32 {
 		return nil, p.errf(super.ErrCorrupt, super.NoBlock, -1, "new block %d is outside the filesystem or 32-bit range", phys)

@@ -214,10 +214,10 @@ func (i *Inode) FileACL(bit64 bool) uint64 {
 	return uint64(i.FileACLLo)
 }
 
-// Blocks is i_blocks in 512-byte units, as the kernel's ext4_inode_blocks
+// BlocksCount is i_blocks in 512-byte units, as the kernel's ext4_inode_blocks
 // reads it: 32 bits without huge_file; 48 bits with it, in filesystem blocks
 // when the inode has HUGE_FILE_FL.
-func (i *Inode) Blocks(hugeFile bool, blockSize uint32) uint64 {
+func (i *Inode) BlocksCount(hugeFile bool, blockSize uint32) uint64 {
 	if !hugeFile {
 		return uint64(i.BlocksLo)
 	}

@@ -83,7 +83,7 @@ func TestBlocksAndSize(t *testing.T) {
 		if err := in.SetBlocks(n, true, 4096); err != nil {
 			t.Fatal(err)
 		}
-		if got := in.Blocks(true, 4096); got != n {
+		if got := in.BlocksCount(true, 4096); got != n {
 			t.Fatalf("blocks %d read back as %d (flags %#x)", n, got, in.Flags)
 		}
 	}
@@ -275,5 +275,70 @@ func checkDirContent(t *testing.T, x *fx) {
 		if want := testfs.Cat(t, x.path, ino); !bytes.Equal(got, want) {
 			t.Fatalf("directory %s (inode %d, %s): %d bytes, debugfs dumps %d", path, ino, Format(in, x.fs), len(got), len(want))
 		}
+	}
+}
+
+func TestSmallHelpers(t *testing.T) {
+	in, _ := Decode(make([]byte, 256))
+	in.UIDLo, in.UIDHigh, in.GIDLo, in.GIDHigh = 1, 2, 3, 4
+	if in.UID() != 2<<16|1 || in.GID() != 4<<16|3 {
+		t.Fatal("uid/gid")
+	}
+	if _, ok := in.BirthTime(); ok {
+		t.Fatal("i_crtime without i_extra_isize")
+	}
+	in.ExtraIsize, in.Crtime, in.CrtimeExtra = 32, 100, 5<<2
+	if bt, ok := in.BirthTime(); !ok || !bt.Equal(time.Unix(100, 5)) {
+		t.Fatalf("birth time %v", bt)
+	}
+	if IndirectLimit(1024) != 12+256+256*256+256*256*256 || IndirectLimit(65536) != 1<<32 {
+		t.Fatal("indirect limit")
+	}
+	in.Flags = ExtentsFl | IndexFl
+	if !in.HasFlag(ExtentsFl|IndexFl) || in.HasFlag(InlineDataFl) {
+		t.Fatal("HasFlag")
+	}
+}
+
+// TestEmptyExtentRoot: the root ext4_ext_tree_init writes maps nothing and
+// takes appends.
+func TestEmptyExtentRoot(t *testing.T) {
+	p := MapParams{BlockSize: 4096, FirstDataBlock: 0, BlocksCount: 1000}
+	root := NewExtentRoot()
+	m, err := MapExtents(root[:], p, nil)
+	if err != nil || len(m.Runs) != 0 {
+		t.Fatalf("empty root: %v %v", m, err)
+	}
+	g, err := AppendExtent(root[:], 0, 500, p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err = AppendExtent(g.IBlock[:], 1, 501, p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ = MapExtents(g.IBlock[:], p, nil)
+	if len(m.Runs) != 1 || m.Runs[0] != (Run{Logical: 0, Len: 2, Physical: 500}) {
+		t.Fatalf("runs %+v", m.Runs)
+	}
+}
+
+// TestSetInlineDataSameSize rewrites tinyfull's value in place.
+func TestSetInlineDataSameSize(t *testing.T) {
+	x := load(t, "ext4-inline")
+	ino := uint32(x.img.Dirs["tinyfull"])
+	in, raw := x.inode(t, uint64(ino))
+	data, err := InlineData(in, ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0xFF
+	if err := SetInlineData(in, ino, data); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := InlineData(in, ino)
+	out := in.Encode()
+	if !bytes.Equal(got, data) || !bytes.Equal(out[:len(out)-1], raw[:len(raw)-1]) {
+		t.Fatal("same-size value was not rewritten in place")
 	}
 }

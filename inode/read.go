@@ -55,7 +55,7 @@ func IsFastSymlink(in *Inode, fs FS) bool {
 	if in.FileACL(fs.Bit64) != 0 {
 		ea = uint64(fs.clusterSize() / 512)
 	}
-	return in.Blocks(fs.HugeFile, fs.BlockSize) == ea
+	return in.BlocksCount(fs.HugeFile, fs.BlockSize) == ea
 }
 
 // maxFileBlocks bounds i_size: no ext4 file reaches 2^32 blocks.

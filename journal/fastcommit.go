@@ -247,7 +247,7 @@ func (s *fcScanner) block(b []byte, off int, jblk uint64) (int, error) {
 			if t.TID == s.expected && t.CRC == s.crc {
 				s.numTags = s.curTag
 			} else {
-				s.stop = fmt.Sprintf("TAIL at block %d offset %d (tid %d, expected %d; crc %#x, computed %#x) ends the valid fast commits",
+				s.stop = fmt.Sprintf("TAIL at block %d offset %d (tid %d, expected %d; crc %#x, computed %#x) does not match",
 					jblk, cur, t.TID, s.expected, t.CRC, s.crc)
 				s.tags = append(s.tags, t)
 				return s.stopOr(errFCBadCRC)

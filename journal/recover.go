@@ -260,9 +260,6 @@ loop:
 				t.tags = append(t.tags, loggedTag{pos: pos, tag: tg})
 				pos = j.wrap(pos + 1)
 			}
-			if n > 0 && pos != bulk {
-				t.tags[len(t.tags)-1].wrap = true
-			}
 			if fm.CsumV1() && !needCheck && endTx == 0 {
 				// calc_chksums: crc32_be over the descriptor and its data blocks.
 				crc = Crc32BE(crc, b)
@@ -277,6 +274,12 @@ loop:
 					crc = Crc32BE(crc, data)
 				}
 				continue
+			}
+			// count_tags: one addition and one wrap, which only differs
+			// from PASS_REPLAY's per-tag wrap when the descriptor describes
+			// more blocks than the log holds.
+			if n > 0 && pos != bulk {
+				t.tags[len(t.tags)-1].wrap = true
 			}
 			blk = bulk
 		case BlockCommit:

@@ -7,11 +7,3 @@ func (a *app) journal(args []string) int {
 	}
 	return a.usageErr("journal: not implemented yet")
 }
-
-func (a *app) relink(args []string) int {
-	fl := a.flags("relink")
-	if code, ok := a.parse(fl, args, true); !ok {
-		return code
-	}
-	return a.usageErr("relink: not implemented yet")
-}

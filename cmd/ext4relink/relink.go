@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ext4relink/ext4relink/engine"
+)
+
+type relinkOpts struct {
+	ino          uint32
+	name         string
+	all          bool
+	into         string
+	dryRun       bool
+	allowROMount bool
+	undo         string
+}
+
+// relinkReport is what --json prints.
+type relinkReport struct {
+	DryRun   bool              `json:"dry_run"`
+	Relinked []engine.Relinked `json:"relinked"`
+	Skipped  []engine.Skipped  `json:"skipped,omitempty"`
+	Blocks   []engine.Change   `json:"blocks"`
+	Journal  string            `json:"journal"`
+	Verified bool              `json:"verified"`
+}
+
+func (a *app) relink(args []string) int {
+	fl := a.flags("relink")
+	var o relinkOpts
+	fl.Uint32Var(&o.ino, "inode", 0, "")
+	fl.StringVar(&o.name, "name", "", "")
+	fl.BoolVar(&o.all, "all", false, "")
+	fl.StringVar(&o.into, "into", "", "")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "")
+	fl.BoolVar(&o.allowROMount, "allow-ro-mount", false, "")
+	fl.StringVar(&o.undo, "undo", "", "")
+	if code, ok := a.parse(fl, args, true); !ok {
+		return code
+	}
+	if code := o.check(a); code != 0 {
+		return code
+	}
+	return a.doRelink(o)
+}
+
+func (o relinkOpts) check(a *app) int {
+	switch {
+	case o.all && (o.ino != 0 || o.name != ""):
+		return a.usageErr("--all relinks every orphan; do not combine it with --inode/--name")
+	case !o.all && (o.ino == 0 || o.name == ""):
+		return a.usageErr("give --inode N and --name PATH (or --all); see 'ext4relink list --dev DEV' for the orphans")
+	case o.into != "" && !o.all:
+		return a.usageErr("--into only goes with --all")
+	case o.undo != "":
+		return a.usageErr("--undo is not implemented yet")
+	}
+	return 0
+}
+
+func (a *app) doRelink(o relinkOpts) int {
+	mode := engine.ReadWrite
+	if o.dryRun {
+		mode = engine.ReadOnly
+	}
+	fs, dev, _, err := engine.OpenFS(a.dev, engine.Options{Mode: mode, AllowReadOnlyMount: o.allowROMount})
+	if err != nil {
+		return a.fail(err)
+	}
+	defer dev.Close()
+	before, err := fs.Orphans()
+	if err != nil {
+		return a.fail(err)
+	}
+	plan, skipped, err := fs.PlanRelink(engine.Request{Inode: o.ino, Name: o.name, All: o.all, Into: o.into}, time.Now())
+	if err != nil {
+		return a.fail(err)
+	}
+	changes, err := plan.Changes()
+	if err != nil {
+		return a.fail(err)
+	}
+	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs)}
+	if !o.dryRun {
+		if err := fs.Commit(plan); err != nil {
+			return a.fail(fmt.Errorf("writing: %w", err))
+		}
+		if err := engine.Verify(dev, plan, before); err != nil {
+			return a.fail(err)
+		}
+		rep.Verified = true
+	}
+	if a.json {
+		a.printJSON(rep)
+	} else {
+		a.printRelink(rep, before)
+	}
+	return exitOK
+}
+
+func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
+	w := a.stdout
+	verb := "Relinked"
+	if rep.DryRun {
+		verb = "Would relink"
+	}
+	for _, r := range rep.Relinked {
+		if r.AlreadyDone {
+			fmt.Fprintf(w, "Inode %d is already linked as %s: nothing to do.\n", r.Inode, r.Path)
+			continue
+		}
+		fmt.Fprintf(w, "%s inode %d (%s, %d bytes, %s) as %s: %s.\n", verb, r.Inode, r.Type, r.Size, where(engine.Orphan{Source: r.Source, Position: r.Position, Slot: r.Slot}), r.Path, r.DirChange)
+	}
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(w, "Skipped inode %d: %s.\n", s.Inode, s.Reason)
+	}
+	if rep.DryRun {
+		fmt.Fprintf(w, "\nPlan (%s); these %d blocks would be written, through one journal transaction:\n", rep.Journal, len(rep.Blocks))
+		for _, c := range rep.Blocks {
+			fmt.Fprintf(w, "  block %d: %s\n", c.Block, strings.Join(c.What, "; "))
+		}
+		fmt.Fprintln(w, "Nothing was written (--dry-run).")
+		return
+	}
+	fmt.Fprintf(w, "\nWrote %d blocks through one journal transaction and verified the result; no journal recovery is pending.\n", len(rep.Blocks))
+	left := len(before.Orphans) - len(rep.Relinked)
+	fmt.Fprintln(w, "Next: run 'e2fsck -fn "+a.dev+"' (it should report nothing), then mount and copy the data somewhere safe.")
+	if left > 0 {
+		fmt.Fprintf(w, "%d other orphan(s) remain; the next mount or fsck deletes them. Relink them first if you want them ('ext4relink list --dev %s').\n", left, a.dev)
+	}
+}
