@@ -88,7 +88,9 @@ func (fs *FS) finishRecovery() error {
 
 func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	j := fs.jrnl
-	seq := j.SB.Sequence
+	// As jbd2 does after loading a clean journal: continue one past
+	// s_sequence, never reusing a number a half-written transaction may carry.
+	seq := j.SB.Sequence + 1
 	if fs.Log != nil {
 		seq = fs.Log.NextSequence()
 	}
@@ -235,6 +237,7 @@ func (fs *FS) writeBlock(n uint64, data []byte) error {
 	if uint32(len(data)) != fs.bs {
 		return fmt.Errorf("internal error: writing %d bytes to block %d", len(data), n)
 	}
+	delete(fs.cache, n)
 	_, err := fs.dev.WriteAt(data, int64(n)*int64(fs.bs))
 	return err
 }

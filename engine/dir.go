@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ext4relink/ext4relink/dirent"
 	"github.com/ext4relink/ext4relink/inode"
@@ -168,4 +169,25 @@ func reason(err error) string {
 		return fe.Reason
 	}
 	return err.Error()
+}
+
+// ReadPath returns the content of the file (or the target of the symlink)
+// that path names, read through the journal overlay.
+func (fs *FS) ReadPath(path string) ([]byte, error) {
+	p := NewPlan(fs, time.Time{})
+	_, _, ino, err := p.Resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	if ino == 0 {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrRequest, path)
+	}
+	in, _, err := fs.ReadInode(ino)
+	if err != nil {
+		return nil, err
+	}
+	if in.IsSymlink() {
+		return inode.Symlink(in, fs.InodeFS(), ino, fs.ReadBlock)
+	}
+	return inode.Content(in, fs.InodeFS(), ino, fs.ReadBlock)
 }

@@ -33,7 +33,13 @@ type FS struct {
 	// fc holds the blocks a fast-commit replay changed, on top of the
 	// journal overlay; Commit writes them home with the replay.
 	fc map[uint64][]byte
+	// cache keeps device blocks already read (callers never modify what
+	// ReadBlock returns); writes through writeBlock drop their entry.
+	cache map[uint64][]byte
 }
+
+// cacheLimit bounds the device block cache (entries).
+const cacheLimit = 1 << 14
 
 // readSuper reads and validates the primary superblock from the device.
 func readSuper(dev Dev) (*super.Superblock, error) {
@@ -87,10 +93,17 @@ func (fs *FS) ReadBlock(n uint64) ([]byte, error) {
 }
 
 func (fs *FS) readDevBlock(n uint64) ([]byte, error) {
+	if b, ok := fs.cache[n]; ok {
+		return b, nil
+	}
 	b := make([]byte, fs.bs)
 	if _, err := fs.dev.ReadAt(b, int64(n)*int64(fs.bs)); err != nil {
 		return nil, err
 	}
+	if fs.cache == nil || len(fs.cache) >= cacheLimit {
+		fs.cache = map[uint64][]byte{}
+	}
+	fs.cache[n] = b
 	return b, nil
 }
 

@@ -171,3 +171,24 @@ func OpenFS(path string, o Options) (*FS, *Device, Use, error) {
 	}
 	return fs, dev, use, nil
 }
+
+// checkJournalForWrite refuses to build on a replay the kernel would not
+// accept cleanly: a logged copy failing its data checksum (the kernel
+// replays the rest and refuses to mount), or a transaction whose commit
+// block failed its checksum (the kernel marks the filesystem as having
+// errors). Reading every logged block here is what writing the replay home
+// needs anyway.
+func (fs *FS) checkJournalForWrite() error {
+	ov, ok := fs.overlay.(*journal.Overlay)
+	if !ok || ov == nil {
+		return nil
+	}
+	if err := ov.Verify(); err != nil {
+		return err
+	}
+	if l := ov.Log; l.HasFailedCommit {
+		return super.Errorf(super.ErrCorrupt, "journal", super.NoBlock, -1,
+			"transaction %d failed its commit checksum: the kernel would replay up to it and mark the filesystem as having errors; ext4relink will not write on top of that", l.FailedCommit)
+	}
+	return nil
+}

@@ -216,8 +216,12 @@ func (p *Plan) allocIn(g uint64, goal uint64) (uint64, bool, error) {
 	return blk, true, p.putGroupDesc(g, grp.Desc, "one block fewer free, bitmap checksum")
 }
 
-// finish encodes the working superblock into its block (checksum set).
+// finish settles the superblock's free counts and encodes it into its
+// block (checksum set).
 func (p *Plan) finish(notes ...string) error {
+	if err := p.recount(); err != nil {
+		return err
+	}
 	blk, off := p.fs.SuperblockLocation()
 	b, err := p.Read(blk)
 	if err != nil {
@@ -247,4 +251,38 @@ func (p *Plan) Changes() ([]Change, error) {
 		out = append(out, Change{Block: n, What: p.notes[n], Old: old, New: p.blocks[n]})
 	}
 	return out, nil
+}
+
+// recountLimit: group descriptor tables up to this size are always summed.
+const recountLimit = 1 << 20
+
+// recount sets s_free_blocks_count and s_free_inodes_count to the sums of
+// the group descriptors, as the kernel computes them at mount and e2fsck
+// checks them. A running kernel leaves them stale on disk, so a crash image
+// (journal recovery was needed) always gets them recounted; a cleanly
+// unmounted or frozen filesystem has them right, and on one whose
+// descriptor table is larger than 1 MiB they are only adjusted by this
+// plan's own allocations, to keep the reads small.
+func (p *Plan) recount() error {
+	n := p.SB.GroupCount()
+	if !p.fs.Journal.NeedsRecovery && n*uint64(p.SB.DescSizeBytes()) > recountLimit {
+		return nil
+	}
+	var blocks, inodes uint64
+	for g := range n {
+		gd, err := p.GroupDesc(g)
+		if err != nil {
+			return err
+		}
+		blocks += uint64(gd.FreeBlocksCount())
+		inodes += uint64(gd.FreeInodesCount())
+	}
+	blocks <<= p.SB.ClusterBits()
+	if blocks != p.SB.FreeBlocksCount() || inodes != uint64(p.SB.FreeInodesCount) {
+		p.fs.noteSB(p, fmt.Sprintf("free counts recounted from the group descriptors: blocks %d -> %d, inodes %d -> %d",
+			p.SB.FreeBlocksCount(), blocks, p.SB.FreeInodesCount, inodes))
+		p.SB.SetFreeBlocksCount(blocks)
+		p.SB.FreeInodesCount = uint32(inodes)
+	}
+	return nil
 }

@@ -34,6 +34,9 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if err := fs.SB.CheckWrite(); err != nil {
 		return nil, nil, err
 	}
+	if err := fs.checkJournalForWrite(); err != nil {
+		return nil, nil, err
+	}
 	l, err := fs.Orphans()
 	if err != nil {
 		return nil, nil, err
