@@ -32,10 +32,7 @@ func (fs *FS) Commit(p *Plan) error {
 		return err
 	}
 	if len(changes) == 0 {
-		if err := fs.finishRecovery(); err != nil {
-			return err
-		}
-		return fs.clearRecoverOnDisk()
+		return fs.WriteReplay()
 	}
 	if fs.jrnl == nil || fs.Journal.External {
 		return super.Errorf(super.ErrUnsupported, "journal", super.NoBlock, -1,
@@ -45,6 +42,20 @@ func (fs *FS) Commit(p *Plan) error {
 		return err
 	}
 	return fs.commitJournaled(p, changes)
+}
+
+// WriteReplay writes a pending journal replay to its home blocks (the
+// orphans are not reaped), marks the journal empty and clears
+// needs_recovery. It is safe to interrupt at any moment: until the journal
+// is marked empty the replay simply runs again.
+func (fs *FS) WriteReplay() error {
+	if err := fs.checkJournalForWrite(); err != nil {
+		return err
+	}
+	if err := fs.finishRecovery(); err != nil {
+		return err
+	}
+	return fs.clearRecoverOnDisk()
 }
 
 // finishRecovery writes a pending replay home and marks the journal empty,

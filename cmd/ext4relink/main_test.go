@@ -69,3 +69,35 @@ func TestListText(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }
+
+func TestJournalCommand(t *testing.T) {
+	img := fixtures.Get(t, "ext4-4k-journal")
+	code, out, errs := runCLI("journal", "--dev", img.Path, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r struct {
+		NeedsRecovery bool `json:"needs_recovery"`
+		Transactions  []struct {
+			Sequence   uint32 `json:"sequence"`
+			DataBlocks int    `json:"data_blocks"`
+			Checksum   string `json:"checksum"`
+			Replayed   bool   `json:"replayed"`
+		} `json:"transactions"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.NeedsRecovery || len(r.Transactions) == 0 {
+		t.Fatalf("%+v", r)
+	}
+	for _, x := range r.Transactions {
+		if !x.Replayed || x.Checksum != "valid" || x.DataBlocks == 0 {
+			t.Errorf("transaction %+v", x)
+		}
+	}
+	code, out, _ = runCLI("journal", "--dev", fixtures.Get(t, "ext4-4k-freeze").Path)
+	if code != exitOK || !strings.Contains(out, "clean (nothing to replay)") {
+		t.Fatalf("freeze image: exit %d\n%s", code, out)
+	}
+}

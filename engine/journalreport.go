@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"strings"
+	"time"
+
+	"github.com/ext4relink/ext4relink/journal"
+)
+
+// JournalReport is what `ext4relink journal` shows: the journal superblock
+// and every transaction the recovery scan found, as a short logdump.
+type JournalReport struct {
+	Present       bool             `json:"present"`
+	External      bool             `json:"external,omitempty"`
+	Inode         uint32           `json:"inode,omitempty"`
+	NeedsRecovery bool             `json:"needs_recovery"`
+	Blocks        uint32           `json:"blocks,omitempty"`   // s_maxlen
+	First         uint32           `json:"first,omitempty"`    // s_first
+	Start         uint32           `json:"start"`              // s_start (0: empty)
+	Sequence      uint32           `json:"sequence,omitempty"` // s_sequence
+	Features      []string         `json:"features,omitempty"`
+	Transactions  []TxnReport      `json:"transactions"`
+	Stop          string           `json:"stop,omitempty"`
+	ReplayBlocks  int              `json:"replay_blocks"` // distinct filesystem blocks the replay writes
+	FastCommit    *FastCommitShort `json:"fast_commit,omitempty"`
+	Note          string           `json:"note,omitempty"`
+	BytesRead     uint64           `json:"bytes_read"` // journal bytes read to build this report
+}
+
+// TxnReport is one transaction.
+type TxnReport struct {
+	Sequence   uint32    `json:"sequence"`
+	Start      uint64    `json:"start"`
+	DataBlocks int       `json:"data_blocks"`
+	Revokes    int       `json:"revokes"`
+	Committed  bool      `json:"committed"`
+	CommitTime time.Time `json:"commit_time,omitzero"`
+	Checksum   string    `json:"checksum"`
+	Replayed   bool      `json:"replayed"`
+}
+
+// FastCommitShort summarises the fast-commit area.
+type FastCommitShort struct {
+	ExpectedTID uint32   `json:"expected_tid"`
+	Valid       int      `json:"valid_records"`
+	Records     []string `json:"records,omitempty"`
+	Stop        string   `json:"stop,omitempty"`
+}
+
+// JournalReport scans the journal (descriptor, revoke and commit blocks
+// only) without replaying anything.
+func (fs *FS) JournalReport() (*JournalReport, error) {
+	st := fs.Journal
+	r := &JournalReport{Present: st.Present, External: st.External, NeedsRecovery: st.NeedsRecovery, Transactions: []TxnReport{}}
+	if fs.jrnl == nil {
+		if st.External {
+			r.Note = "external journal device: not read"
+		}
+		return r, nil
+	}
+	j := fs.jrnl
+	r.Inode, r.Blocks, r.First, r.Start, r.Sequence = fs.SB.JournalInum, j.SB.MaxLen, j.SB.First, j.SB.Start, j.SB.Sequence
+	r.Features = journalFeatures(j)
+	l := fs.Log
+	if l == nil {
+		var err error
+		if l, err = j.Scan(); err != nil {
+			return nil, err
+		}
+		if !st.NeedsRecovery && j.SB.Start != 0 {
+			r.Note = "needs_recovery is clear: the kernel and e2fsck ignore this log"
+		}
+	}
+	fillLog(r, l)
+	if ov, ok := fs.overlay.(*journal.Overlay); ok && ov != nil {
+		r.ReplayBlocks = len(ov.Blocks())
+	}
+	r.BytesRead = j.Stats().Bytes
+	return r, nil
+}
+
+func fillLog(r *JournalReport, l *journal.Log) {
+	for _, t := range l.Transactions {
+		r.Transactions = append(r.Transactions, TxnReport{Sequence: t.Sequence, Start: t.Start, DataBlocks: t.DataBlocks,
+			Revokes: t.Revokes, Committed: t.Committed, CommitTime: t.CommitTime, Checksum: t.Checksum.String(), Replayed: t.Replay})
+	}
+	r.Stop = l.Stop.Reason.String()
+	if l.Stop.Detail != "" {
+		r.Stop += ": " + l.Stop.Detail
+	}
+	if fc := l.FastCommit; fc != nil {
+		s := &FastCommitShort{ExpectedTID: fc.ExpectedTID, Valid: fc.Valid, Stop: fc.Stop}
+		for _, t := range fc.Replay() {
+			s.Records = append(s.Records, t.String())
+		}
+		r.FastCommit = s
+	}
+}
+
+func journalFeatures(j *journal.Journal) []string {
+	var out []string
+	fm := j.Format
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{
+		{fm.Incompat&journal.IncompatRevoke != 0, "revoke"}, {fm.Is64Bit(), "64bit"},
+		{fm.AsyncCommit(), "async_commit"}, {fm.CsumV1(), "checksum_v1"},
+		{fm.Incompat&journal.IncompatCsumV2 != 0, "checksum_v2"}, {fm.CsumV3(), "checksum_v3"},
+		{fm.Incompat&journal.IncompatFastCommit != 0, "fast_commit"},
+	} {
+		if f.on {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// String renders the features for humans.
+func (r *JournalReport) FeatureList() string { return strings.Join(r.Features, " ") }
