@@ -901,8 +901,14 @@ func testNoJournal(t *testing.T) {
 		// The unlinks are only in the journal: go-ext4 sees linked files
 		// and no orphan chain; the engine (replaying) and go-ext4 on a
 		// debugfs-replayed copy see the orphans.
-		if !sb.HasCompat(super.CompatOrphanFile) && (g.sb.Data().SLastOrphan != 0 || fs.SB.LastOrphan == 0) {
-			t.Errorf("%s: s_last_orphan: go-ext4 %d, engine after replay %d; want 0 and non-zero", name, g.sb.Data().SLastOrphan, fs.SB.LastOrphan)
+		// The kernel may checkpoint before the copy is taken (a small
+		// journal fills up): then the home blocks already hold the unlink
+		// and there is nothing stale to see on this capture.
+		if !sb.HasCompat(super.CompatOrphanFile) && g.sb.Data().SLastOrphan != 0 {
+			continue
+		}
+		if !sb.HasCompat(super.CompatOrphanFile) && fs.SB.LastOrphan == 0 {
+			t.Errorf("%s: the engine sees no orphan chain after replay", name)
 		}
 		r, err := gxOpenFile(t, testfs.Replayed(t, img))
 		if err != nil {
@@ -922,6 +928,9 @@ func testNoJournal(t *testing.T) {
 			if err != nil {
 				t.Errorf("%s: go-ext4 replayed inode %d: %v", name, o.Inode, err)
 				continue
+			}
+			if old.Data().ILinksCount == 0 && ours.LinksCount == 0 && rep.Data().ILinksCount == 0 {
+				continue // already checkpointed home before the copy
 			}
 			if old.Data().ILinksCount == 0 || ours.LinksCount != 0 || rep.Data().ILinksCount != 0 {
 				t.Errorf("%s: %s links: go-ext4 on the image %d, engine %d, go-ext4 after debugfs replay %d; want >0, 0, 0",

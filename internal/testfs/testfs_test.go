@@ -20,3 +20,14 @@ func TestImapAndSuperblock(t *testing.T) {
 		t.Fatal("root directory has fewer than 3 links")
 	}
 }
+
+func TestDataBlocksSkipsIndirect(t *testing.T) {
+	img := fixtures.Get(t, "ext3")
+	p := Replayed(t, img)
+	o, _ := img.Orphan("data/dind.bin")
+	all, data := Blocks(t, p, o.Inode), DataBlocks(t, p, o.Inode)
+	want := (o.Size + 4095) / 4096
+	if int64(len(data)) != want || len(all) <= len(data) {
+		t.Fatalf("data %d blocks (want %d), blocks %d", len(data), want, len(all))
+	}
+}
