@@ -114,6 +114,9 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 		}
 		fmt.Fprintf(w, "%s inode %d (%s, %d bytes, %s) as %s: %s.\n", verb, r.Inode, r.Type, r.Size, where(engine.Orphan{Source: r.Source, Position: r.Position, Slot: r.Slot}), r.Path, r.DirChange)
 	}
+	if len(rep.Relinked) == 0 {
+		fmt.Fprintln(w, "No orphan to relink: nothing was deleted while open (or an earlier run already relinked them all).")
+	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "Skipped inode %d: %s.\n", s.Inode, s.Reason)
 	}

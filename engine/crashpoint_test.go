@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ext4relink/ext4relink/fixtures"
+)
+
+// writeOp is one write (or flush) a relink made, in order.
+type writeOp struct {
+	off  int64
+	data []byte
+	sync bool
+}
+
+// recDev records every write and flush on its way to the device.
+type recDev struct {
+	Dev
+	ops []writeOp
+}
+
+func (r *recDev) WriteAt(p []byte, off int64) (int, error) {
+	r.ops = append(r.ops, writeOp{off: off, data: bytes.Clone(p)})
+	return r.Dev.WriteAt(p, off)
+}
+
+func (r *recDev) Sync() error {
+	r.ops = append(r.ops, writeOp{sync: true})
+	return r.Dev.Sync()
+}
+
+// crashCase is one relink whose every crash point is tested.
+type crashCase struct {
+	fixture string
+	req     func(img *fixtures.Image) Request
+	want    func(img *fixtures.Image) map[string]string // path -> sha256 after success
+	all     bool                                        // every orphan relinked: e2fsck must be fully clean
+}
+
+func orphanAt(img *fixtures.Image, path string) fixtures.OrphanInfo {
+	o, _ := img.Orphan(path)
+	return o
+}
+
+var crashCases = []crashCase{
+	{ // the unlinks are only in the journal: the replay is written first
+		fixture: "ext4-4k-journal",
+		req: func(img *fixtures.Image) Request {
+			return Request{Inode: uint32(orphanAt(img, "data/big.vmdk").Inode), Name: "/data/big.vmdk"}
+		},
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"data/big.vmdk": orphanAt(img, "data/big.vmdk").SHA256}
+		},
+	},
+	{ // an orphan in the middle of a long chain
+		fixture: "ext4-many",
+		req: func(img *fixtures.Image) Request {
+			return Request{Inode: uint32(orphanAt(img, "d5/orphan23").Inode), Name: "/d0/rescued"}
+		},
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"d0/rescued": orphanAt(img, "d5/orphan23").SHA256}
+		},
+	},
+	{ // a directory that must grow
+		fixture: "ext4-fulldir",
+		req: func(img *fixtures.Image) Request {
+			return Request{Inode: uint32(orphanAt(img, "data/small.bin").Inode), Name: "/full/rescued.bin"}
+		},
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"full/rescued.bin": orphanAt(img, "data/small.bin").SHA256}
+		},
+	},
+	{ // every orphan, from the orphan file, journal-only capture
+		fixture: "ext4-orphanfile-journal", all: true,
+		req: func(*fixtures.Image) Request { return Request{All: true} },
+		want: func(img *fixtures.Image) map[string]string {
+			m := map[string]string{}
+			for _, o := range img.Orphans {
+				if o.Kind == "file" {
+					m[fmt.Sprintf("lost+found/#%d", o.Inode)] = o.SHA256
+				}
+			}
+			return m
+		},
+	},
+}
+
+// TestCrashPoints: for every prefix of the writes a relink makes (a kill at
+// that moment), and for power cuts that lose part of the writes after the
+// last flush, re-running the same command must succeed and leave a
+// filesystem that passes the relink checks.
+func TestCrashPoints(t *testing.T) {
+	for _, c := range crashCases {
+		t.Run(c.fixture, func(t *testing.T) {
+			img := fixtures.Get(t, c.fixture)
+			ops := recordRelink(t, img, c.req(img))
+			images := crashImages(ops)
+			t.Logf("%d writes and flushes, %d crash images", len(ops), len(images))
+			for i, ci := range images {
+				p := img.Copy(t)
+				applyOps(t, p, ci.ops)
+				if _, err := relinkImage(t, p, c.req(img)); err != nil {
+					t.Fatalf("%s: re-running the relink: %v", ci.name, err)
+				}
+				checkAfterCrash(t, p, img, c, ci.name, i == len(images)-1 || i%10 == 0)
+				os.Remove(p)
+			}
+		})
+	}
+}
+
+func recordRelink(t *testing.T, img *fixtures.Image, req Request) []writeOp {
+	t.Helper()
+	p := img.Copy(t)
+	dev, _, err := Open(p, Options{Mode: ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	rec := &recDev{Dev: dev}
+	fs, err := LoadFS(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _, err := fs.PlanRelink(req, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Commit(plan); err != nil {
+		t.Fatal(err)
+	}
+	return rec.ops
+}
+
+type crashImage struct {
+	name string
+	ops  []writeOp
+}
+
+// crashImages: every prefix (a process kill), and for each flush window
+// the writes before it plus a subset of the window's writes (a power cut
+// losing unflushed writes in any order: none, the first half, every other
+// one, only the last).
+func crashImages(ops []writeOp) []crashImage {
+	var out []crashImage
+	for k := 0; k <= len(ops); k++ {
+		out = append(out, crashImage{fmt.Sprintf("kill after op %d", k), ops[:k]})
+	}
+	start := 0
+	for i, o := range ops {
+		if !o.sync {
+			continue
+		}
+		window := ops[start:i]
+		for _, sub := range []struct {
+			name string
+			keep func(j int) bool
+		}{
+			{"first half", func(j int) bool { return j < len(window)/2 }},
+			{"every other", func(j int) bool { return j%2 == 1 }},
+			{"only the last", func(j int) bool { return j == len(window)-1 }},
+		} {
+			if len(window) < 2 {
+				continue
+			}
+			lost := append([]writeOp(nil), ops[:start]...)
+			for j, w := range window {
+				if sub.keep(j) {
+					lost = append(lost, w)
+				}
+			}
+			out = append(out, crashImage{fmt.Sprintf("power cut before flush op %d keeping %s of %d writes", i, sub.name, len(window)), lost})
+		}
+		start = i + 1
+	}
+	return out
+}
+
+func applyOps(t *testing.T, img string, ops []writeOp) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, o := range ops {
+		if !o.sync {
+			if _, err := f.WriteAt(o.data, o.off); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func checkAfterCrash(t *testing.T, p string, img *fixtures.Image, c crashCase, name string, mount bool) {
+	t.Helper()
+	want := c.want(img)
+	if c.all {
+		e2fsckClean(t, p)
+	} else {
+		fsckOnlyOrphans(t, p, img, want)
+	}
+	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	defer dev.Close()
+	if fs.Journal.NeedsRecovery {
+		t.Fatalf("%s: journal recovery still pending after the re-run", name)
+	}
+	for path, sum := range want {
+		data, err := fs.ReadPath(path)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", name, path, err)
+		}
+		s := sha256.Sum256(data)
+		if hex.EncodeToString(s[:]) != sum {
+			t.Fatalf("%s: %s has the wrong content", name, path)
+		}
+	}
+	if mount {
+		checkContents(t, p, want)
+	}
+}
