@@ -55,7 +55,28 @@ func (fs *FS) WriteReplay() error {
 	if err := fs.finishRecovery(); err != nil {
 		return err
 	}
-	return fs.clearRecoverOnDisk()
+	if err := fs.clearRecoverOnDisk(); err != nil {
+		return err
+	}
+	return fs.wipeStaleLog()
+}
+
+// wipeStaleLog marks empty a log that needs_recovery does not ask to replay
+// (what the kernel's jbd2_journal_wipe does on a read-write mount; a
+// read-only mount cannot, and refuses). Such a log is left by a power cut
+// that kept needs_recovery's clearing but lost the journal superblock's.
+func (fs *FS) wipeStaleLog() error {
+	if fs.jrnl == nil || fs.Journal.NeedsRecovery || fs.jrnl.SB.Start == 0 {
+		return nil
+	}
+	l, err := fs.jrnl.Scan()
+	if err != nil {
+		return err
+	}
+	if err := fs.writeJournalSuper(0, l.NextSequence()); err != nil {
+		return err
+	}
+	return fs.dev.Sync()
 }
 
 // finishRecovery writes a pending replay home and marks the journal empty,
@@ -93,6 +114,9 @@ func (fs *FS) finishRecovery() error {
 	if err := fs.writeJournalSuper(0, seq); err != nil {
 		return err
 	}
+	if err := fs.dev.Sync(); err != nil {
+		return err
+	}
 	fs.overlay, fs.fc = nil, nil
 	return nil
 }
@@ -113,6 +137,8 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	if err != nil {
 		return err
 	}
+	// Barrier 1: the whole transaction (nothing points at it yet) and
+	// needs_recovery (harmless while the log is empty) are durable.
 	if err := fs.writeLog(writes); err != nil {
 		return err
 	}
@@ -120,9 +146,17 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	if err := fs.setRecoverFlag(); err != nil {
 		return err
 	}
-	if err := fs.writeJournalSuper(j.First, seq); err != nil { // the commit point
+	if err := fs.dev.Sync(); err != nil {
 		return err
 	}
+	// Barrier 2, the commit point: the journal superblock points at it.
+	if err := fs.writeJournalSuper(j.First, seq); err != nil {
+		return err
+	}
+	if err := fs.dev.Sync(); err != nil {
+		return err
+	}
+	// Barrier 3: every block home (the superblock keeps needs_recovery).
 	for _, c := range changes {
 		data := c.New
 		if c.Block == sbBlk {
@@ -135,21 +169,26 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	if err := fs.dev.Sync(); err != nil {
 		return err
 	}
+	// Barrier 4: the journal is empty. Only then, barrier 5, needs_recovery
+	// is cleared: the other order could leave a log that nothing asks to
+	// replay, which a read-only mount cannot wipe and refuses.
 	if err := fs.writeJournalSuper(0, seq+1); err != nil {
 		return err
 	}
-	return fs.clearRecoverFlag(p)
+	if err := fs.dev.Sync(); err != nil {
+		return err
+	}
+	if err := fs.clearRecoverFlag(p); err != nil {
+		return err
+	}
+	return fs.dev.Sync()
 }
 
-// writeLog writes the transaction's journal blocks, the commit block last
-// and only after everything before it is on stable storage.
+// writeLog writes the transaction's journal blocks. No barrier is needed
+// between the data and the commit block: nothing refers to the transaction
+// until the journal superblock is written after the next flush.
 func (fs *FS) writeLog(writes []journal.JournalWrite) error {
-	for i, w := range writes {
-		if i == len(writes)-1 {
-			if err := fs.dev.Sync(); err != nil {
-				return err
-			}
-		}
+	for _, w := range writes {
 		blk, err := fs.jrnl.Map(w.JBlock)
 		if err != nil {
 			return err
@@ -158,31 +197,28 @@ func (fs *FS) writeLog(writes []journal.JournalWrite) error {
 			return err
 		}
 	}
-	return fs.dev.Sync()
+	return nil
 }
 
+// writeJournalSuper writes the journal superblock (s_start, s_sequence);
+// the caller flushes.
 func (fs *FS) writeJournalSuper(start uint64, seq uint32) error {
 	b, err := fs.jrnl.SuperblockBytes(start, seq)
 	if err != nil {
 		return err
 	}
-	if err := fs.writeBlock(fs.jrnl.SuperblockFSBlock(), b); err != nil {
-		return err
-	}
-	return fs.dev.Sync()
+	return fs.writeBlock(fs.jrnl.SuperblockFSBlock(), b)
 }
 
-// setRecoverFlag sets needs_recovery in the superblock on the device.
+// setRecoverFlag sets needs_recovery in the superblock on the device; the
+// caller flushes.
 func (fs *FS) setRecoverFlag() error {
 	blk, off := fs.SuperblockLocation()
 	b, err := fs.readDevBlock(blk)
 	if err != nil {
 		return err
 	}
-	if err := fs.writeBlock(blk, withRecover(b, off)); err != nil {
-		return err
-	}
-	return fs.dev.Sync()
+	return fs.writeBlock(blk, withRecover(b, off))
 }
 
 // clearRecoverFlag writes the plan's final superblock block, whose
@@ -200,10 +236,7 @@ func (fs *FS) clearRecoverFlag(p *Plan) error {
 	sb.FeatureIncompat &^= super.IncompatRecover
 	sb.SetChecksum()
 	copy(b[off:], sb.Encode())
-	if err := fs.writeBlock(blk, b); err != nil {
-		return err
-	}
-	return fs.dev.Sync()
+	return fs.writeBlock(blk, b)
 }
 
 // clearRecoverOnDisk clears needs_recovery in the device's superblock (used

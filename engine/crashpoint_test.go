@@ -225,6 +225,7 @@ func checkAfterCrash(t *testing.T, p string, img *fixtures.Image, c crashCase, n
 		}
 	}
 	if mount {
+		t.Logf("mounting after %s", name)
 		checkContents(t, p, want)
 	}
 }

@@ -199,13 +199,15 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// Sync flushes written data to stable storage (fsync, which for block
-// devices also issues a cache flush).
+// Sync flushes written data to stable storage: fdatasync, which for a
+// block device issues a cache flush and for an image file writes the data
+// and whatever metadata is needed to read it back (block allocation), but
+// not timestamps.
 func (d *Device) Sync() error {
 	if d.readOnly {
 		return nil
 	}
-	if err := d.f.Sync(); err != nil {
+	if err := unix.Fdatasync(int(d.f.Fd())); err != nil {
 		return fmt.Errorf("%w: flushing %s: %v", ErrDevice, d.path, err)
 	}
 	return nil
