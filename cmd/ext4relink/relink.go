@@ -26,6 +26,13 @@ type relinkReport struct {
 	Blocks   []engine.Change   `json:"blocks"`
 	Journal  string            `json:"journal"`
 	Verified bool              `json:"verified"`
+	Undo     *undoReport       `json:"undo,omitempty"`
+}
+
+// undoReport says where --undo saved the old content of the blocks written.
+type undoReport struct {
+	File   string `json:"file"`
+	Blocks int    `json:"blocks"`
 }
 
 func (a *app) relink(args []string) int {
@@ -55,8 +62,6 @@ func (o relinkOpts) check(a *app) int {
 		return a.usageErr("give --inode N and --name PATH (or --all); see 'ext4relink list --dev DEV' for the orphans")
 	case o.into != "" && !o.all:
 		return a.usageErr("--into only goes with --all")
-	case o.undo != "":
-		return a.usageErr("--undo is not implemented yet")
 	}
 	return 0
 }
@@ -66,11 +71,34 @@ func (a *app) doRelink(o relinkOpts) int {
 	if o.dryRun {
 		mode = engine.ReadOnly
 	}
-	fs, dev, _, err := engine.OpenFS(a.dev, engine.Options{Mode: mode, AllowReadOnlyMount: o.allowROMount})
+	opts := engine.Options{Mode: mode, AllowReadOnlyMount: o.allowROMount}
+	var (
+		fs   *engine.FS
+		dev  *engine.Device
+		undo *engine.UndoDev
+		err  error
+	)
+	if o.undo != "" && !o.dryRun {
+		// Every write of this run goes through undo, which saves each
+		// block's old content to the undo file (on stable storage) first.
+		fs, dev, undo, _, err = engine.OpenFSWithUndo(a.dev, opts, o.undo)
+	} else {
+		fs, dev, _, err = engine.OpenFS(a.dev, opts)
+	}
 	if err != nil {
 		return a.fail(err)
 	}
 	defer dev.Close()
+	done := false
+	if undo != nil {
+		// On a failure: remove the undo file if nothing was written, else
+		// keep it and say how to use it. Closing twice is harmless.
+		defer func() {
+			if !done {
+				a.dropUndo(undo)
+			}
+		}()
+	}
 	before, err := fs.Orphans()
 	if err != nil {
 		return a.fail(err)
@@ -88,6 +116,14 @@ func (a *app) doRelink(o relinkOpts) int {
 		if err := fs.Commit(plan); err != nil {
 			return a.fail(fmt.Errorf("writing: %w", err))
 		}
+		if undo != nil {
+			if err := undo.Close(); err != nil {
+				// Every header was already on stable storage before the
+				// device write it covers: the file is complete anyway.
+				fmt.Fprintf(a.stderr, "ext4relink: warning: %v (the undo file was already complete after the last write)\n", err)
+			}
+			rep.Undo = &undoReport{File: undo.Path(), Blocks: len(undo.Saved())}
+		}
 		if err := engine.Verify(dev, plan, before); err != nil {
 			return a.fail(err)
 		}
@@ -95,10 +131,32 @@ func (a *app) doRelink(o relinkOpts) int {
 	}
 	if a.json {
 		a.printJSON(rep)
+		if o.dryRun && o.undo != "" {
+			fmt.Fprintf(a.stderr, "ext4relink: --undo %s: no undo file was created: --dry-run writes nothing\n", o.undo)
+		}
 	} else {
 		a.printRelink(rep, before)
+		if o.dryRun && o.undo != "" {
+			fmt.Fprintf(a.stdout, "No undo file was created (--undo %s): --dry-run writes nothing.\n", o.undo)
+		}
 	}
+	done = true
 	return exitOK
+}
+
+// dropUndo closes the undo file after a failed run: it is removed when the
+// device was never written, and kept (with a note on how to use it) when
+// some blocks were.
+func (a *app) dropUndo(u *engine.UndoDev) {
+	n := len(u.Saved())
+	removed, err := u.Discard()
+	switch {
+	case err != nil:
+		fmt.Fprintf(a.stderr, "ext4relink: %v\n", err)
+	case removed:
+	case n > 0:
+		fmt.Fprintf(a.stderr, "ext4relink: the undo file %s holds the old content of the %d block(s) written so far: 'e2undo %s %s' puts the device back exactly as it was before this run.\n", u.Path(), n, u.Path(), a.dev)
+	}
 }
 
 func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
@@ -129,6 +187,9 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 		return
 	}
 	fmt.Fprintf(w, "\nWrote %d blocks through one journal transaction and verified the result; no journal recovery is pending.\n", len(rep.Blocks))
+	if u := rep.Undo; u != nil {
+		fmt.Fprintf(w, "Saved the old content of the %d device blocks this run changed to %s: 'e2undo %s %s' puts the device back exactly as it was, as long as nothing else has changed it since (e2undo refuses otherwise).\n", u.Blocks, u.File, u.File, a.dev)
+	}
 	left := len(before.Orphans) - len(rep.Relinked)
 	fmt.Fprintln(w, "Next: run 'e2fsck -fn "+a.dev+"' (it should report nothing), then mount and copy the data somewhere safe.")
 	if left > 0 {
