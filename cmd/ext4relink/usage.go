@@ -70,7 +70,10 @@ OPTIONS
                         that change) and write nothing
     --json              machine-readable output on stdout
     --undo FILE         before changing any block, save its old content to FILE
-                        in e2fsprogs undo format; e2undo FILE DEV restores it
+                        (a new file: an existing one is never overwritten) in the
+                        e2fsprogs undo format; 'e2undo FILE DEV' puts the device
+                        back exactly, as long as nothing else changed it since
+                        (e2undo refuses otherwise). With --dry-run no file is made
     --allow-ro-mount    write although the filesystem is mounted read-only. The
                         kernel's cached view then goes stale: reboot afterwards and
                         never remount it read-write before that
