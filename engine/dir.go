@@ -153,7 +153,7 @@ func (p *Plan) Resolve(path string) (parent uint32, name []byte, existing uint32
 	d, err := p.openDir(cur)
 	if err != nil {
 		if errors.Is(err, ErrRequest) {
-			return 0, nil, 0, fmt.Errorf("%w: the parent of %q: %v", ErrRequest, path, err)
+			return 0, nil, 0, fmt.Errorf("%w: the parent of %q: %s", ErrRequest, path, strings.TrimPrefix(err.Error(), ErrRequest.Error()+": "))
 		}
 		return 0, nil, 0, err
 	}

@@ -187,7 +187,18 @@ func (fs *FS) checkJournalForWrite() error {
 		return err
 	}
 	if l := ov.Log; l.HasFailedCommit {
-		return super.Errorf(super.ErrCorrupt, "journal", super.NoBlock, -1,
+		structure, blk := "journal", super.NoBlock
+		for _, t := range l.Transactions {
+			if t.Sequence == l.FailedCommit && t.Committed {
+				structure = fmt.Sprintf("journal commit block %d", t.CommitBlock)
+				if fs.jrnl != nil {
+					if b, err := fs.jrnl.Map(t.CommitBlock); err == nil {
+						blk = b
+					}
+				}
+			}
+		}
+		return super.Errorf(super.ErrCorrupt, structure, blk, -1,
 			"transaction %d failed its commit checksum: the kernel would replay up to it and mark the filesystem as having errors; ext4relink will not write on top of that", l.FailedCommit)
 	}
 	return nil

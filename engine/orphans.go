@@ -40,6 +40,20 @@ type Orphan struct {
 type OrphanList struct {
 	Orphans  []Orphan `json:"orphans"`
 	Problems []string `json:"problems,omitempty"` // chain loops, out-of-range links, bad orphan-file blocks
+	// Damaged is set when the list itself is damaged (the chain loops or
+	// links out of range, an orphan-file slot holds an impossible inode
+	// number): a *super.FormatError naming the link. list shows what it
+	// can; a relink refuses, since it would rewrite that very list.
+	Damaged error `json:"-"`
+}
+
+// damaged records a problem with the list's own structure (the first one
+// found is kept as l.Damaged).
+func (l *OrphanList) damaged(structure string, blk uint64, off int64, problem string) {
+	l.Problems = append(l.Problems, problem)
+	if l.Damaged == nil {
+		l.Damaged = super.Errorf(super.ErrCorrupt, structure, blk, off, "%s; ext4relink will not rewrite a damaged orphan list", problem)
+	}
 }
 
 // Orphans walks the superblock's orphan chain and the orphan file. A chain
@@ -53,16 +67,25 @@ func (fs *FS) Orphans() (*OrphanList, error) {
 	return l, nil
 }
 
+// offLastOrphan and offDtime locate the chain links: s_last_orphan in the
+// superblock, i_dtime in an inode.
+const (
+	offLastOrphan = 0xE8
+	offDtime      = 0x14
+)
+
 func (fs *FS) walkChain(l *OrphanList) {
 	seen := map[uint32]bool{}
 	prev := "the superblock's s_last_orphan"
+	// Where the link being followed is stored.
+	linkBlk, linkOff := super.NoBlock, int64(super.Offset+offLastOrphan)
 	for ino, pos := fs.SB.LastOrphan, 1; ino != 0; pos++ {
 		if ino < fs.SB.FirstInode() || ino > fs.SB.InodesCount {
-			l.Problems = append(l.Problems, fmt.Sprintf("%s points to inode %d, outside %d..%d; the chain ends there", prev, ino, fs.SB.FirstInode(), fs.SB.InodesCount))
+			l.damaged("orphan chain", linkBlk, linkOff, fmt.Sprintf("%s points to inode %d, outside %d..%d; the chain ends there", prev, ino, fs.SB.FirstInode(), fs.SB.InodesCount))
 			return
 		}
 		if seen[ino] {
-			l.Problems = append(l.Problems, fmt.Sprintf("%s points back to inode %d: the orphan chain loops; not followed further", prev, ino))
+			l.damaged("orphan chain", linkBlk, linkOff, fmt.Sprintf("%s points back to inode %d: the orphan chain loops; not followed further", prev, ino))
 			return
 		}
 		seen[ino] = true
@@ -76,6 +99,7 @@ func (fs *FS) walkChain(l *OrphanList) {
 		o.Next = o.Dtime
 		l.Orphans = append(l.Orphans, o)
 		prev = fmt.Sprintf("inode %d's i_dtime", ino)
+		linkBlk, linkOff = o.loc.Block, int64(o.loc.Off)+offDtime
 		ino = o.Dtime
 	}
 }
@@ -181,12 +205,15 @@ func (fs *FS) walkOrphanFile(l *OrphanList) error {
 			ino := ob.Block.Inodes[i]
 			slot := int(ob.Logical)*per + i
 			if ino < fs.SB.FirstInode() || ino > fs.SB.InodesCount {
-				l.Problems = append(l.Problems, fmt.Sprintf("orphan file slot %d holds inode %d, outside %d..%d", slot, ino, fs.SB.FirstInode(), fs.SB.InodesCount))
+				l.damaged("orphan file block", ob.Physical, int64(4*i), fmt.Sprintf("orphan file slot %d holds inode %d, outside %d..%d", slot, ino, fs.SB.FirstInode(), fs.SB.InodesCount))
 				continue
 			}
 			o := fs.describe(ino)
 			o.Source, o.Slot = "orphan_file", slot
 			l.Orphans = append(l.Orphans, o)
+			if o.Problem != "" {
+				l.Problems = append(l.Problems, fmt.Sprintf("orphan file slot %d: %s", slot, o.Problem))
+			}
 		}
 	}
 	return nil

@@ -41,6 +41,9 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if l.Damaged != nil {
+		return nil, nil, l.Damaged
+	}
 	p := NewPlan(fs, now)
 	var skipped []Skipped
 	if req.All {
@@ -70,13 +73,19 @@ func (p *Plan) relinkOne(l *OrphanList, ino uint32, path string) error {
 	}
 	o, onList := findOrphan(l, ino)
 	if !onList {
-		return p.notAnOrphan(ino, path, existing == ino)
+		return p.notAnOrphan(l, ino, path, existing == ino)
 	}
 	return p.relink(o, parent, name, "/"+strings.Trim(path, "/"), existing == ino)
 }
 
 // relinkAll relinks every deleted-open file and symlink into dir as #INODE.
 func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
+	if len(l.Problems) > 0 {
+		// An unreadable chain member hides every orphan behind it: "all"
+		// would silently leave those out.
+		return nil, super.Errorf(super.ErrCorrupt, "orphan list", super.NoBlock, -1,
+			"%s; --all would leave out the orphans that cannot be read (relink the readable ones one at a time with --inode)", l.Problems[0])
+	}
 	if into == "" {
 		into = "/lost+found"
 	}
@@ -120,6 +129,12 @@ const dirOrphanNote = "a directory removed with rmdir while a process still had 
 
 // relink plans one orphan: validation, the directory entry, the inode.
 func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryExists bool) error {
+	if o.Problem != "" {
+		// Report the damaged inode itself (a corrupt structure, not a bad request).
+		if _, _, err := p.Inode(o.Inode); err != nil {
+			return err
+		}
+	}
 	if why := skipReason(o); why != "" {
 		return fmt.Errorf("%w: inode %d: %s", ErrRequest, o.Inode, why)
 	}
@@ -182,7 +197,16 @@ func (p *Plan) checkInodeNumber(ino uint32) error {
 
 // notAnOrphan explains why an inode that is not on the orphan list cannot
 // be relinked, or accepts it when an earlier run already finished.
-func (p *Plan) notAnOrphan(ino uint32, path string, linkedHere bool) error {
+func (p *Plan) notAnOrphan(l *OrphanList, ino uint32, path string, linkedHere bool) error {
+	// A free inode may never have been written (all zeros, no valid
+	// checksum): ask its bitmap before reading it.
+	used, err := p.inodeInUse(ino)
+	if err != nil {
+		return err
+	}
+	if !used {
+		return fmt.Errorf("%w: inode %d is not on the orphan list: it is free (not in use), there is nothing to bring back", ErrRequest, ino)
+	}
 	in, _, err := p.Inode(ino)
 	if err != nil {
 		return err
@@ -194,6 +218,10 @@ func (p *Plan) notAnOrphan(ino uint32, path string, linkedHere bool) error {
 		return nil
 	case in.LinksCount > 0:
 		return fmt.Errorf("%w: inode %d is not an orphan: it has %d link(s) and is not on the orphan list", ErrRequest, ino, in.LinksCount)
+	case len(l.Problems) > 0:
+		// It may be an orphan behind the damaged part of the list.
+		return super.Errorf(super.ErrCorrupt, "orphan list", super.NoBlock, -1,
+			"inode %d has no links but is not among the orphans that can be read: %s", ino, l.Problems[0])
 	case in.Mode == 0 || in.Dtime != 0:
 		return fmt.Errorf("%w: inode %d is not on the orphan list: it is free (deleted and released), its data is no longer protected", ErrRequest, ino)
 	}
@@ -253,16 +281,34 @@ func (p *Plan) checkInodeInUse(ino uint32) error {
 	if gd.Flags&super.BgInodeUninit != 0 {
 		return fmt.Errorf("%w: inode %d lies in a group whose inodes were never initialised (INODE_UNINIT): it is not in use", ErrRequest, ino)
 	}
-	bm, err := p.Read(gd.InodeBitmap())
+	used, err := p.inodeInUse(ino)
 	if err != nil {
 		return err
 	}
-	if !bitmap.VerifyInodeBitmap(p.SB, gd, bm) {
-		return super.Errorf(super.ErrChecksum, fmt.Sprintf("inode bitmap of group %d", g), gd.InodeBitmap(), -1, "checksum does not match the group descriptor's")
-	}
-	if !bitmap.Test(bm, uint64(idx)) {
+	if !used {
 		return super.Errorf(super.ErrCorrupt, fmt.Sprintf("inode bitmap of group %d", g), gd.InodeBitmap(), int64(idx/8),
 			"inode %d is marked free: the kernel already released it; refusing", ino)
 	}
 	return nil
+}
+
+// inodeInUse reports whether inode ino is marked in use in its group's
+// inode bitmap (verified); an INODE_UNINIT group has none in use.
+func (p *Plan) inodeInUse(ino uint32) (bool, error) {
+	g, idx := p.SB.GroupOfInode(ino)
+	gd, err := p.GroupDesc(g)
+	if err != nil {
+		return false, err
+	}
+	if gd.Flags&super.BgInodeUninit != 0 {
+		return false, nil
+	}
+	bm, err := p.Read(gd.InodeBitmap())
+	if err != nil {
+		return false, err
+	}
+	if !bitmap.VerifyInodeBitmap(p.SB, gd, bm) {
+		return false, super.Errorf(super.ErrChecksum, fmt.Sprintf("inode bitmap of group %d", g), gd.InodeBitmap(), -1, "checksum does not match the group descriptor's")
+	}
+	return bitmap.Test(bm, uint64(idx)), nil
 }

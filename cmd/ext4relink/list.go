@@ -38,6 +38,9 @@ func (a *app) list(args []string) int {
 	if fs.FastCommit != nil {
 		fmt.Fprintf(a.stderr, "ext4relink: warning: %v (not shown above)\n", fs.FastCommit)
 	}
+	if lg := fs.Log; lg != nil && lg.HasFailedCommit {
+		fmt.Fprintf(a.stderr, "ext4relink: warning: journal transaction %d failed its commit checksum: the replay stops before it, as the kernel's would (the kernel also flags the filesystem as having errors); a relink will be refused\n", lg.FailedCommit)
+	}
 	if len(l.Problems) > 0 {
 		return exitCorrupt
 	}

@@ -91,8 +91,9 @@ func (a *app) parse(fl *pflag.FlagSet, args []string, needDev bool) (int, bool) 
 	return 0, true
 }
 
+// usageErr reports bad usage as one line, like every other error.
 func (a *app) usageErr(format string, args ...any) int {
-	fmt.Fprintf(a.stderr, "ext4relink: "+format+"\nRun 'ext4relink --help' for usage.\n", args...)
+	fmt.Fprintf(a.stderr, "ext4relink: "+format+" (see 'ext4relink --help')\n", args...)
 	return exitUsage
 }
 
