@@ -220,7 +220,7 @@ func orphanFileIno(t *testing.T, img string) uint32 {
 // fastCommitReplay says whether pending fast commits are replayed (true) or
 // refused (false); until the replay lands, the fixture must be refused with
 // the pending fast commits named and the image untouched.
-const fastCommitReplay = false
+const fastCommitReplay = true
 
 func refusedFastCommit(t *testing.T, img *fixtures.Image) {
 	p := img.Copy(t)

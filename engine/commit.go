@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
@@ -81,11 +82,19 @@ func (fs *FS) wipeStaleLog() error {
 
 // finishRecovery writes a pending replay home and marks the journal empty,
 // keeping needs_recovery set (harmless with an empty log); commitJournaled
-// clears it at the very end.
+// clears it at the very end. Replayed fast commits are first staged as a
+// full transaction appended to the log (stageFastCommits), so that what is
+// written home is exactly a journal replay, safe to repeat.
 func (fs *FS) finishRecovery() error {
 	ov, ok := fs.overlay.(*journal.Overlay)
 	if !ok || ov == nil {
 		return nil
+	}
+	if len(fs.fc) > 0 {
+		var err error
+		if ov, err = fs.stageFastCommits(ov); err != nil {
+			return err
+		}
 	}
 	for _, b := range ov.Blocks() {
 		data, ok, err := ov.ReadBlock(b)
@@ -95,15 +104,7 @@ func (fs *FS) finishRecovery() error {
 		if !ok {
 			continue // every copy failed its checksum: the kernel skips it too
 		}
-		if _, replaced := fs.fc[b]; replaced {
-			continue
-		}
 		if err := fs.writeBlock(b, data); err != nil {
-			return err
-		}
-	}
-	for _, b := range slices.Sorted(maps.Keys(fs.fc)) {
-		if err := fs.writeBlock(b, fs.fc[b]); err != nil {
 			return err
 		}
 	}
@@ -119,6 +120,63 @@ func (fs *FS) finishRecovery() error {
 	}
 	fs.overlay, fs.fc = nil, nil
 	return nil
+}
+
+// stageFastCommits appends the blocks the fast-commit replay produced to the
+// log as one full transaction with the fast commits' own tid (Log.End),
+// right after the last transaction: descriptors and data, flush, commit
+// block, flush. Once its commit block is durable any replay (ours, the
+// kernel's, e2fsck's) applies it and then ignores the now stale fast
+// commits; before that the log and the fast commits are as they were.
+// Writing the fast-commit result home directly instead would leave, after
+// a crash, blocks that a repeated replay no longer agrees with.
+func (fs *FS) stageFastCommits(ov *journal.Overlay) (*journal.Overlay, error) {
+	j, l := fs.jrnl, ov.Log
+	var logged []journal.LoggedBlock
+	for _, b := range slices.Sorted(maps.Keys(fs.fc)) {
+		logged = append(logged, journal.LoggedBlock{FSBlock: b, Data: fs.fc[b]})
+	}
+	writes, err := j.EncodeTransaction(l.End, logged, l.HeadBlock, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if free := logFree(j, l); uint64(len(writes)) >= free {
+		return nil, super.Errorf(super.ErrUnsupported, "journal", super.NoBlock, -1,
+			"the fast-commit replay needs %d journal blocks but only %d are free after the log", len(writes), free)
+	}
+	if err := fs.writeLog(writes[:len(writes)-1]); err != nil {
+		return nil, err
+	}
+	if err := fs.dev.Sync(); err != nil {
+		return nil, err
+	}
+	if err := fs.writeLog(writes[len(writes)-1:]); err != nil {
+		return nil, err
+	}
+	if err := fs.dev.Sync(); err != nil {
+		return nil, err
+	}
+	staged, err := j.Recover()
+	if err != nil {
+		return nil, err
+	}
+	if staged.Log.End != l.End+1 || staged.Pending() != nil {
+		return nil, super.Errorf(super.ErrCorrupt, "journal", super.NoBlock, -1,
+			"the staged fast-commit transaction %d is not replayed as expected (log now ends before %d)", l.End, staged.Log.End)
+	}
+	fs.Log, fs.overlay, fs.fc = staged.Log, staged, nil
+	return staged, nil
+}
+
+// logFree is the number of free blocks in the circular log from where the
+// log ends up to where it starts.
+func logFree(j *journal.Journal, l *journal.Log) uint64 {
+	size := j.Last - j.First
+	start, head := uint64(j.SB.Start), l.HeadBlock
+	if head >= start {
+		return size - (head - start)
+	}
+	return start - head
 }
 
 func (fs *FS) commitJournaled(p *Plan, changes []Change) error {

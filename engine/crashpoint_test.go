@@ -78,17 +78,24 @@ var crashCases = []crashCase{
 	},
 	{ // every orphan, from the orphan file, journal-only capture
 		fixture: "ext4-orphanfile-journal", all: true,
-		req: func(*fixtures.Image) Request { return Request{All: true} },
-		want: func(img *fixtures.Image) map[string]string {
-			m := map[string]string{}
-			for _, o := range img.Orphans {
-				if o.Kind == "file" {
-					m[fmt.Sprintf("lost+found/#%d", o.Inode)] = o.SHA256
-				}
-			}
-			return m
-		},
+		req:  func(*fixtures.Image) Request { return Request{All: true} },
+		want: allInLostFound,
 	},
+	{ // fast commits newer than the last full commit: staged, then replayed
+		fixture: "ext4-fastcommit", all: true,
+		req:  func(*fixtures.Image) Request { return Request{All: true} },
+		want: allInLostFound,
+	},
+}
+
+func allInLostFound(img *fixtures.Image) map[string]string {
+	m := map[string]string{}
+	for _, o := range img.Orphans {
+		if o.Kind == "file" {
+			m[fmt.Sprintf("lost+found/#%d", o.Inode)] = o.SHA256
+		}
+	}
+	return m
 }
 
 // TestCrashPoints: for every prefix of the writes a relink makes (a kill at

@@ -122,7 +122,7 @@ func (fs *FS) replay(j *journal.Journal) error {
 	if pending := ov.Pending(); pending != nil {
 		fs.FastCommit = pending
 		if err := fs.applyFastCommits(ov.Log.FastCommit.Replay()); err != nil {
-			fs.FastCommit = fmt.Errorf("%w; replaying them failed: %v", pending, err)
+			fs.FastCommit = fmt.Errorf("%w; replaying them failed: %w", pending, err)
 		} else {
 			fs.FastCommit = nil
 			st.FastCommits = len(ov.Log.FastCommit.Replay())

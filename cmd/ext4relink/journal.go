@@ -67,7 +67,7 @@ func (a *app) printJournal(r *engine.JournalReport) {
 		fmt.Fprintf(w, "replay would write %d filesystem blocks (ext4relink replays in memory; nothing is written)\n", r.ReplayBlocks)
 	}
 	if fc := r.FastCommit; fc != nil && fc.Valid > 0 {
-		fmt.Fprintf(w, "fast commits pending (tid %d): %d records\n", fc.ExpectedTID, fc.Valid)
+		fmt.Fprintf(w, "fast commits newer than the last full commit (tid %d): %d records, replayed in memory with the log\n", fc.ExpectedTID, fc.Valid)
 		for _, rec := range fc.Records {
 			fmt.Fprintf(w, "  %s\n", rec)
 		}

@@ -1,0 +1,392 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ext4relink/ext4relink/bitmap"
+	"github.com/ext4relink/ext4relink/inode"
+	"github.com/ext4relink/ext4relink/journal"
+	"github.com/ext4relink/ext4relink/super"
+)
+
+// ADD_RANGE and DEL_RANGE: the extent list of the inode is edited (e2fsck's
+// ext4_modify_extent_list: punch the range, add the new extent, sort and
+// merge), then the extent tree is rewritten from it (rewrite_extent_tree)
+// unless the list did not change.
+
+// maxLblk is EXT_MAX_BLOCKS: no extent reaches past it.
+const maxLblk = 1<<32 - 1
+
+// fcExtent is one extent of the list: [lblk, lblk+n) at [pblk, pblk+n).
+type fcExtent struct {
+	lblk, n, pblk uint64
+	unwritten     bool
+}
+
+func (e fcExtent) end() uint64 { return e.lblk + e.n }
+
+// rangeInode loads the inode a range record changes. The kernel silently
+// skips a record whose inode it cannot iget (no links, bad checksum) while
+// e2fsck applies it; such records, and inodes that are not extent-mapped
+// files, are refused.
+func (r *fcReplay) rangeInode(ino uint32) (*inode.Inode, error) {
+	if ino < r.p.SB.FirstInode() && ino != RootIno || ino > r.p.SB.InodesCount {
+		return nil, fcCorrupt("inode %d is out of range or reserved", ino)
+	}
+	used, err := r.inodeInUse(ino, true)
+	if err != nil {
+		return nil, err
+	}
+	if !used {
+		return nil, fcUnsupported("inode %d is not in use: the kernel skips the record and e2fsck applies it", ino)
+	}
+	in, _, err := r.p.Inode(ino)
+	if err != nil {
+		return nil, fmt.Errorf("inode %d cannot be validated (the kernel would skip the record, e2fsck apply it): %w", ino, err)
+	}
+	switch {
+	case in.LinksCount == 0:
+		return nil, fcUnsupported("inode %d has no links (deleted, or an orphan): the kernel skips the record and e2fsck applies it", ino)
+	case !in.HasExtents() || in.HasInlineData():
+		return nil, fcUnsupported("inode %d is not extent-mapped; neither the kernel nor e2fsck replays ranges of such inodes", ino)
+	case !in.IsReg() && !in.IsDir() && !in.IsSymlink():
+		return nil, fcCorrupt("inode %d (mode %#o) has no data blocks", ino, in.Mode)
+	}
+	if err := r.touch(ino); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// extentList reads the inode's current extents (through the plan) and its
+// extent tree blocks.
+func (r *fcReplay) extentList(ino uint32, in *inode.Inode) ([]fcExtent, []uint64, error) {
+	m, err := r.p.ReadMap(ino, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []fcExtent
+	for _, rn := range m.Runs {
+		out = append(out, fcExtent{uint64(rn.Logical), uint64(rn.Len), rn.Physical, rn.Unwritten})
+	}
+	return out, m.Meta, nil
+}
+
+// punch removes [lblk, end) from the list and returns what it removed.
+func punch(list []fcExtent, lblk, end uint64) (kept, removed []fcExtent) {
+	for _, e := range list {
+		if e.end() <= lblk || e.lblk >= end {
+			kept = append(kept, e)
+			continue
+		}
+		if e.lblk < lblk {
+			kept = append(kept, fcExtent{e.lblk, lblk - e.lblk, e.pblk, e.unwritten})
+		}
+		if e.end() > end {
+			off := end - e.lblk
+			kept = append(kept, fcExtent{end, e.end() - end, e.pblk + off, e.unwritten})
+		}
+		from, to := max(e.lblk, lblk), min(e.end(), end)
+		removed = append(removed, fcExtent{from, to - from, e.pblk + from - e.lblk, e.unwritten})
+	}
+	return kept, removed
+}
+
+// normalize sorts the list, merges extents that continue each other
+// (logically and physically, same state) and splits those longer than an
+// extent can be (32768 blocks written, 32767 unwritten).
+func normalize(list []fcExtent) []fcExtent {
+	l := slices.Clone(list)
+	slices.SortFunc(l, func(a, b fcExtent) int {
+		switch {
+		case a.lblk < b.lblk:
+			return -1
+		case a.lblk > b.lblk:
+			return 1
+		}
+		return 0
+	})
+	var m []fcExtent
+	for _, e := range l {
+		if e.n == 0 {
+			continue
+		}
+		if k := len(m) - 1; k >= 0 && m[k].end() == e.lblk && m[k].pblk+m[k].n == e.pblk && m[k].unwritten == e.unwritten {
+			m[k].n += e.n
+			continue
+		}
+		m = append(m, e)
+	}
+	var out []fcExtent
+	for _, e := range m {
+		limit := uint64(inode.InitMaxLen)
+		if e.unwritten {
+			limit = inode.UnwrittenMaxLen
+		}
+		for e.n > limit {
+			out = append(out, fcExtent{e.lblk, limit, e.pblk, e.unwritten})
+			e.lblk, e.pblk, e.n = e.lblk+limit, e.pblk+limit, e.n-limit
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func (r *fcReplay) addRange(t journal.FCTag) error {
+	if t.Count == 0 || uint64(t.LBlk)+uint64(t.Count) > maxLblk {
+		return fcCorrupt("logical range [%d,+%d) is empty or past the largest file", t.LBlk, t.Count)
+	}
+	in, err := r.rangeInode(t.Ino)
+	if err != nil {
+		return err
+	}
+	old, meta, err := r.extentList(t.Ino, in)
+	if err != nil {
+		return err
+	}
+	kept, removed := punch(old, uint64(t.LBlk), uint64(t.LBlk)+uint64(t.Count))
+	next := append(kept, fcExtent{uint64(t.LBlk), uint64(t.Count), t.PBlk, t.Unwritten})
+	return r.rewriteExtents(t.Ino, in, old, next, removed, meta)
+}
+
+func (r *fcReplay) delRange(t journal.FCTag) error {
+	if t.Count == 0 || uint64(t.LBlk)+uint64(t.Count) > maxLblk {
+		return fcCorrupt("logical range [%d,+%d) is empty or past the largest file", t.LBlk, t.Count)
+	}
+	in, err := r.rangeInode(t.Ino)
+	if err != nil {
+		return err
+	}
+	old, meta, err := r.extentList(t.Ino, in)
+	if err != nil {
+		return err
+	}
+	next, removed := punch(old, uint64(t.LBlk), uint64(t.LBlk)+uint64(t.Count))
+	return r.rewriteExtents(t.Ino, in, old, next, removed, meta)
+}
+
+// rewriteExtents stores the new extent list of inode ino. Directory blocks
+// are metadata that the fast commit does not carry, so a directory's
+// mapping may not change.
+func (r *fcReplay) rewriteExtents(ino uint32, in *inode.Inode, old, next, removed []fcExtent, meta []uint64) error {
+	next = normalize(next)
+	if slices.Equal(normalize(old), next) {
+		return nil // already applied
+	}
+	if in.IsDir() {
+		return fcUnsupported("directory inode %d: its block mapping would change, but directory blocks are not in the fast commit (their content is lost)", ino)
+	}
+	for _, e := range removed {
+		r.freed = append(r.freed, interval{e.pblk, e.pblk + e.n, ino})
+	}
+	if err := r.buildTree(ino, in, next, meta); err != nil {
+		return err
+	}
+	if err := r.setIBlocks(ino, in); err != nil {
+		return err
+	}
+	return r.p.PutInode(ino, in, "extent tree rewritten by the fast-commit replay")
+}
+
+// buildTree writes the extent tree for list (normalized): in the inode when
+// it fits, else in tree blocks, reusing the inode's old tree blocks first
+// and taking free blocks outside every fast-commit range for the rest. Old
+// tree blocks left over are released.
+func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMeta []uint64) error {
+	bs := r.fs.bs
+	mp := r.fs.InodeFS().Params(ino, in)
+	cap := inode.BlockMaxEntries(bs)
+	oldRoot, err := inode.DecodeExtentNode(in.Block[:])
+	if err != nil {
+		return err
+	}
+	type node struct {
+		first uint32
+		n     *inode.ExtentNode
+		blk   uint64
+	}
+	var level []node
+	for i := 0; i < len(list) || i == 0; i += cap {
+		n := &inode.ExtentNode{Header: inode.ExtentHeader{Magic: inode.ExtentMagic}}
+		for _, e := range list[i:min(i+cap, len(list))] {
+			x := inode.Extent{Block: uint32(e.lblk), Len: uint16(e.n)}
+			if e.unwritten {
+				x.Len += inode.InitMaxLen
+			}
+			x.SetStart(e.pblk)
+			n.Extents = append(n.Extents, x)
+		}
+		first := uint32(0)
+		if len(n.Extents) > 0 {
+			first = n.Extents[0].Block
+		}
+		level = append(level, node{first: first, n: n})
+		if len(list) == 0 {
+			break
+		}
+	}
+	depth := 0
+	var tree []node // every node but the root
+	for len(level) > 1 || len(level[0].n.Extents) > inode.RootMaxEntries {
+		if depth == inode.MaxExtentDepth {
+			return fcUnsupported("inode %d: the extent tree would be deeper than %d levels", ino, inode.MaxExtentDepth)
+		}
+		var up []node
+		for i := 0; i < len(level); i += cap {
+			n := &inode.ExtentNode{Header: inode.ExtentHeader{Magic: inode.ExtentMagic, Depth: uint16(depth + 1)}}
+			for k := i; k < min(i+cap, len(level)); k++ {
+				n.Index = append(n.Index, inode.ExtentIdx{Block: level[k].first})
+			}
+			up = append(up, node{first: level[i].first, n: n})
+		}
+		for k := range level {
+			level[k].n.Header.Max = uint16(cap)
+			tree = append(tree, level[k])
+		}
+		level = up
+		depth++
+	}
+	// Assign blocks. Tree blocks of the home filesystem are never
+	// rewritten in place (copy on write): should the replay be interrupted
+	// after some blocks reached the disk, the journal replay that follows
+	// restores the old inode, whose old tree must still be intact. Blocks
+	// this replay took itself are reused; new ones come from near the data.
+	goal := uint64(0)
+	if len(list) > 0 {
+		goal = list[0].pblk
+	}
+	var reuse []uint64
+	for _, b := range oldMeta {
+		if r.reserved[b] {
+			reuse = append(reuse, b)
+		} else {
+			r.freed = append(r.freed, interval{b, b + 1, ino})
+		}
+	}
+	blockOf := map[*inode.ExtentNode]uint64{}
+	for k := range tree {
+		if len(reuse) > 0 {
+			tree[k].blk, reuse = reuse[0], reuse[1:]
+		} else {
+			b, err := r.chooseTreeBlock(goal)
+			if err != nil {
+				return err
+			}
+			tree[k].blk = b
+		}
+		blockOf[tree[k].n] = tree[k].blk
+	}
+	for _, b := range reuse {
+		delete(r.reserved, b) // taken by this replay and no longer needed
+	}
+	// Point index entries at their children: each index node's children
+	// are the next level's nodes in order.
+	fill := func(n *inode.ExtentNode, children []node) {
+		for i := range n.Index {
+			n.Index[i].SetLeaf(blockOf[children[i].n])
+		}
+	}
+	// Rebuild the level structure to link children.
+	byDepth := map[int][]node{}
+	for _, nd := range tree {
+		d := int(nd.n.Header.Depth)
+		byDepth[d] = append(byDepth[d], nd)
+	}
+	for d := 1; d <= depth; d++ {
+		children := byDepth[d-1]
+		parents := byDepth[d]
+		if d == depth {
+			parents = level
+		}
+		off := 0
+		for _, pn := range parents {
+			fill(pn.n, children[off:off+len(pn.n.Index)])
+			off += len(pn.n.Index)
+		}
+	}
+	for _, nd := range tree {
+		n := nd.n
+		n.Header.Entries = uint16(n.Count())
+		n.Raw = make([]byte, bs)
+		n.SetChecksum(mp.Csum, mp.Seed)
+		r.p.Write(nd.blk, n.Encode(), fmt.Sprintf("extent tree of inode %d (fast-commit replay)", ino))
+	}
+	root := level[0].n
+	root.Header.Max = inode.RootMaxEntries
+	root.Header.Depth = uint16(depth)
+	root.Header.Entries = uint16(root.Count())
+	root.Header.Generation = oldRoot.Header.Generation
+	root.Raw = make([]byte, inode.BlockBytes)
+	copy(in.Block[:], root.Encode())
+	// Check the result by mapping it back.
+	m, err := inode.MapExtents(in.Block[:], mp, r.p.Read)
+	if err != nil {
+		return fmt.Errorf("internal error: the rebuilt extent tree of inode %d does not map: %w", ino, err)
+	}
+	if len(m.Runs) != len(list) {
+		return fmt.Errorf("internal error: the rebuilt extent tree of inode %d maps %d extents, not %d", ino, len(m.Runs), len(list))
+	}
+	for k, rn := range m.Runs {
+		e := list[k]
+		if uint64(rn.Logical) != e.lblk || uint64(rn.Len) != e.n || rn.Physical != e.pblk || rn.Unwritten != e.unwritten {
+			return fmt.Errorf("internal error: the rebuilt extent tree of inode %d differs at extent %d", ino, k)
+		}
+	}
+	return nil
+}
+
+// chooseTreeBlock takes a block for an extent tree node: free in the block
+// bitmap, in no fast-commit range (those blocks are the replay's data) and
+// not already taken, searching from goal's group on.
+func (r *fcReplay) chooseTreeBlock(goal uint64) (uint64, error) {
+	sb := r.p.SB
+	if goal < uint64(sb.FirstDataBlock) || goal >= sb.BlocksCount() {
+		goal = uint64(sb.FirstDataBlock)
+	}
+	excluded := merged(r.excluded)
+	start, _ := sb.GroupOfBlock(goal)
+	n := sb.GroupCount()
+	for i := range n {
+		g := (start + i) % n
+		gd, err := r.p.GroupDesc(g)
+		if err != nil {
+			return 0, err
+		}
+		if gd.FreeBlocksCount() == 0 {
+			continue
+		}
+		bm, _, err := r.blockBitmap(g, gd, true)
+		if err != nil {
+			return 0, err
+		}
+		first := sb.GroupFirstBlock(g)
+		for idx := range sb.BlocksInGroup(g) {
+			b := first + idx
+			if bitmap.Test(bm, idx) || r.reserved[b] || covered(excluded, b) {
+				continue
+			}
+			r.reserved[b] = true
+			return b, nil
+		}
+	}
+	return 0, super.Errorf(super.ErrUnsupported, "block allocation", super.NoBlock, -1, "no free block for an extent tree node: the filesystem is full")
+}
+
+// setIBlocks sets i_blocks from the block map as the replay recounts it
+// (data and extent tree blocks), plus the extended attribute block.
+func (r *fcReplay) setIBlocks(ino uint32, in *inode.Inode) error {
+	fsi := r.fs.InodeFS()
+	m, err := inode.MapInode(in, fsi, ino, r.p.Read)
+	if err != nil {
+		return err
+	}
+	if m.Format == inode.FormatIndirect && (len(m.Runs) > 0 || len(m.Meta) > 0) {
+		return fcUnsupported("inode %d maps blocks through indirect blocks; the kernel and e2fsck recount i_blocks of extent trees only", ino)
+	}
+	n := m.Mapped() + uint64(len(m.Meta))
+	if in.FileACL(fsi.Bit64) != 0 {
+		n++
+	}
+	return in.SetBlocks(n*uint64(r.fs.bs/512), fsi.HugeFile, r.fs.bs)
+}
