@@ -218,7 +218,9 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	for _, c := range changes {
 		data := c.New
 		if c.Block == sbBlk {
-			data = withRecover(data, sbOff)
+			if data, err = withRecover(data, sbOff, true); err != nil {
+				return err
+			}
 		}
 		if err := fs.writeBlock(c.Block, data); err != nil {
 			return err
@@ -268,33 +270,25 @@ func (fs *FS) writeJournalSuper(start uint64, seq uint32) error {
 	return fs.writeBlock(fs.jrnl.SuperblockFSBlock(), b)
 }
 
+func (fs *FS) writeBlock(n uint64, data []byte) error {
+	if uint32(len(data)) != fs.bs {
+		return fmt.Errorf("internal error: writing %d bytes to block %d", len(data), n)
+	}
+	delete(fs.cache, n)
+	_, err := fs.dev.WriteAt(data, int64(n)*int64(fs.bs))
+	return err
+}
+
 // setRecoverFlag sets needs_recovery in the superblock on the device; the
 // caller flushes.
 func (fs *FS) setRecoverFlag() error {
-	blk, off := fs.SuperblockLocation()
-	b, err := fs.readDevBlock(blk)
-	if err != nil {
-		return err
-	}
-	return fs.writeBlock(blk, withRecover(b, off))
+	return fs.writeSuper(fs.readDevBlock, true)
 }
 
-// clearRecoverFlag writes the plan's final superblock block, whose
-// needs_recovery bit is clear.
+// clearRecoverFlag writes the plan's final superblock block with
+// needs_recovery clear; the caller flushes.
 func (fs *FS) clearRecoverFlag(p *Plan) error {
-	blk, off := fs.SuperblockLocation()
-	b, err := p.Read(blk)
-	if err != nil {
-		return err
-	}
-	sb, err := super.Decode(b[off : off+super.Size])
-	if err != nil {
-		return err
-	}
-	sb.FeatureIncompat &^= super.IncompatRecover
-	sb.SetChecksum()
-	copy(b[off:], sb.Encode())
-	return fs.writeBlock(blk, b)
+	return fs.writeSuper(p.Read, false)
 }
 
 // clearRecoverOnDisk clears needs_recovery in the device's superblock (used
@@ -303,43 +297,41 @@ func (fs *FS) clearRecoverOnDisk() error {
 	if !fs.Journal.NeedsRecovery {
 		return nil
 	}
-	blk, off := fs.SuperblockLocation()
-	b, err := fs.readDevBlock(blk)
-	if err != nil {
-		return err
-	}
-	sb, err := super.Decode(b[off : off+super.Size])
-	if err != nil {
-		return err
-	}
-	sb.FeatureIncompat &^= super.IncompatRecover
-	sb.SetChecksum()
-	copy(b[off:], sb.Encode())
-	if err := fs.writeBlock(blk, b); err != nil {
+	if err := fs.writeSuper(fs.readDevBlock, false); err != nil {
 		return err
 	}
 	return fs.dev.Sync()
 }
 
+// writeSuper reads the superblock's block with read, sets or clears
+// needs_recovery and writes the block.
+func (fs *FS) writeSuper(read func(uint64) ([]byte, error), set bool) error {
+	blk, off := fs.SuperblockLocation()
+	b, err := read(blk)
+	if err != nil {
+		return err
+	}
+	nb, err := withRecover(b, off, set)
+	if err != nil {
+		return err
+	}
+	return fs.writeBlock(blk, nb)
+}
+
 // withRecover returns a copy of the block holding the superblock at off
-// with needs_recovery set and the checksum updated.
-func withRecover(block []byte, off uint32) []byte {
+// with needs_recovery set (or cleared) and the checksum updated.
+func withRecover(block []byte, off uint32, set bool) ([]byte, error) {
 	b := append([]byte(nil), block...)
 	sb, err := super.Decode(b[off : off+super.Size])
 	if err != nil {
-		return b
+		return nil, err
 	}
-	sb.FeatureIncompat |= super.IncompatRecover
+	if set {
+		sb.FeatureIncompat |= super.IncompatRecover
+	} else {
+		sb.FeatureIncompat &^= super.IncompatRecover
+	}
 	sb.SetChecksum()
 	copy(b[off:], sb.Encode())
-	return b
-}
-
-func (fs *FS) writeBlock(n uint64, data []byte) error {
-	if uint32(len(data)) != fs.bs {
-		return fmt.Errorf("internal error: writing %d bytes to block %d", len(data), n)
-	}
-	delete(fs.cache, n)
-	_, err := fs.dev.WriteAt(data, int64(n)*int64(fs.bs))
-	return err
+	return b, nil
 }

@@ -167,7 +167,11 @@ func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryEx
 	}
 	in.LinksCount, in.Dtime = links, 0
 	in.SetCtime(p.Now)
-	if err := p.PutInode(o.Inode, in, fmt.Sprintf("links 0 -> %d, dtime %d -> 0, ctime set", links, old)); err != nil {
+	note := fmt.Sprintf("links 0 -> %d, ctime set", links)
+	if old != 0 {
+		note = fmt.Sprintf("links 0 -> %d, dtime (orphan chain link) %d -> 0, ctime set", links, old)
+	}
+	if err := p.PutInode(o.Inode, in, note); err != nil {
 		return err
 	}
 	p.Relinks = append(p.Relinks, r)

@@ -11,10 +11,10 @@ func TestTables(t *testing.T) {
 	}
 	next := 0
 	for _, x := range sb.fields() {
-		if x.off != next {
-			t.Fatalf("superblock: gap before %#x", x.off)
+		if x.Off != next {
+			t.Fatalf("superblock: gap before %#x", x.Off)
 		}
-		next = x.end()
+		next = x.End()
 	}
 	if next != SuperblockSize {
 		t.Fatalf("superblock table ends at %#x", next)

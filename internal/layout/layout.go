@@ -40,12 +40,27 @@ func (f Field) Size() int {
 // End is the offset just past the field.
 func (f Field) End() int { return f.Off + f.Size() }
 
-// Decode fills every field from b. Fields that lie beyond len(b) are zeroed:
-// records such as inodes and group descriptors have a variable on-disk size
-// and their tail fields simply do not exist in a short record.
-func Decode(b []byte, fields []Field) {
+// Decode fills every field from b, little-endian (every ext4 structure).
+// Fields that lie beyond len(b) are zeroed: records such as inodes and group
+// descriptors have a variable on-disk size and their tail fields simply do
+// not exist in a short record.
+func Decode(b []byte, fields []Field) { decode(b, fields, binary.LittleEndian) }
+
+// DecodeBE is Decode for big-endian records (jbd2).
+func DecodeBE(b []byte, fields []Field) { decode(b, fields, binary.BigEndian) }
+
+// Encode writes every field that fits into b, little-endian. Bytes of b
+// that no field covers are left untouched.
+func Encode(b []byte, fields []Field) { encode(b, fields, binary.LittleEndian) }
+
+// EncodeBE is Encode for big-endian records (jbd2).
+func EncodeBE(b []byte, fields []Field) { encode(b, fields, binary.BigEndian) }
+
+func fits(f Field, b []byte) bool { return f.Off >= 0 && f.End() <= len(b) }
+
+func decode(b []byte, fields []Field, order binary.ByteOrder) {
 	for _, f := range fields {
-		if f.End() > len(b) {
+		if !fits(f, b) {
 			zero(f)
 			continue
 		}
@@ -53,33 +68,31 @@ func Decode(b []byte, fields []Field) {
 		case *uint8:
 			*p = b[f.Off]
 		case *uint16:
-			*p = binary.LittleEndian.Uint16(b[f.Off:])
+			*p = order.Uint16(b[f.Off:])
 		case *uint32:
-			*p = binary.LittleEndian.Uint32(b[f.Off:])
+			*p = order.Uint32(b[f.Off:])
 		case *uint64:
-			*p = binary.LittleEndian.Uint64(b[f.Off:])
+			*p = order.Uint64(b[f.Off:])
 		case []byte:
 			copy(p, b[f.Off:f.End()])
 		}
 	}
 }
 
-// Encode writes every field that fits into b. Bytes of b that no field
-// covers are left untouched.
-func Encode(b []byte, fields []Field) {
+func encode(b []byte, fields []Field, order binary.ByteOrder) {
 	for _, f := range fields {
-		if f.End() > len(b) {
+		if !fits(f, b) {
 			continue
 		}
 		switch p := f.Ptr.(type) {
 		case *uint8:
 			b[f.Off] = *p
 		case *uint16:
-			binary.LittleEndian.PutUint16(b[f.Off:], *p)
+			order.PutUint16(b[f.Off:], *p)
 		case *uint32:
-			binary.LittleEndian.PutUint32(b[f.Off:], *p)
+			order.PutUint32(b[f.Off:], *p)
 		case *uint64:
-			binary.LittleEndian.PutUint64(b[f.Off:], *p)
+			order.PutUint64(b[f.Off:], *p)
 		case []byte:
 			copy(b[f.Off:f.End()], p)
 		}
