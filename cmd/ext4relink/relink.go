@@ -86,7 +86,7 @@ func (a *app) doRelink(o relinkOpts) int {
 		fs, dev, _, err = engine.OpenFS(a.dev, opts)
 	}
 	if err != nil {
-		return a.fail(err)
+		return a.refuse(err)
 	}
 	defer dev.Close()
 	done := false
@@ -101,20 +101,20 @@ func (a *app) doRelink(o relinkOpts) int {
 	}
 	before, err := fs.Orphans()
 	if err != nil {
-		return a.fail(err)
+		return a.refuse(err)
 	}
 	plan, skipped, err := fs.PlanRelink(engine.Request{Inode: o.ino, Name: o.name, All: o.all, Into: o.into}, time.Now())
 	if err != nil {
-		return a.fail(err)
+		return a.refuse(err)
 	}
 	changes, err := plan.Changes()
 	if err != nil {
-		return a.fail(err)
+		return a.refuse(err)
 	}
 	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs)}
 	if !o.dryRun {
 		if err := fs.Commit(plan); err != nil {
-			return a.fail(fmt.Errorf("writing: %w", err))
+			return a.fail(fmt.Errorf("writing: %w; the orphans are safe: the commit leaves either the old state or the new one, so run the same command again to finish", err))
 		}
 		if undo != nil {
 			if err := undo.Close(); err != nil {
@@ -195,4 +195,16 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 	if left > 0 {
 		fmt.Fprintf(w, "%d other orphan(s) remain; the next mount or fsck deletes them. Relink them first if you want them ('ext4relink list --dev %s').\n", left, a.dev)
 	}
+}
+
+// refuse reports an error found before anything was written, saying so and,
+// for damaged or unsupported structures, how to save the data anyway.
+func (a *app) refuse(err error) int {
+	switch code := exitCode(err); code {
+	case exitCorrupt, exitUnsupported:
+		return a.fail(fmt.Errorf("%w; nothing was written. To save the data without relinking, copy it out read-only: debugfs -n -R 'dump <INODE> /safe/place' %s", err, a.dev))
+	case exitRequest:
+		return a.fail(fmt.Errorf("%w; nothing was written", err))
+	}
+	return a.fail(err)
 }
