@@ -102,8 +102,8 @@ func (p *Plan) addIndexed(d *dir, e dirent.NewEntry) (string, error) {
 }
 
 // addInline adds to an inline directory, growing its system.data value
-// when the inode has room. A full inline directory is refused: converting it
-// to a block directory is not implemented.
+// when the inode has room, and converting it to a one-block directory (as
+// the kernel's ext4_convert_inline_data_nolock does) when it has none.
 func (p *Plan) addInline(d *dir, e dirent.NewEntry) (string, error) {
 	ib, xa, err := d.inlineRegions()
 	if err != nil {
@@ -114,6 +114,9 @@ func (p *Plan) addInline(d *dir, e dirent.NewEntry) (string, error) {
 	if errors.Is(err, dirent.ErrNoSpace) {
 		nib, nxa, err = p.growInline(d, ib, xa, e)
 		how = "inline directory grown in the inode and entry added"
+	}
+	if errors.Is(err, errInlineFull) {
+		return p.convertInline(d, ib, xa, e)
 	}
 	if err != nil {
 		return "", err
@@ -132,9 +135,7 @@ func (p *Plan) growInline(d *dir, ib, xa []byte, e dirent.NewEntry) ([]byte, []b
 	}
 	want := len(xa) + dirent.RecLen(len(e.Name))
 	if want > max {
-		return nil, nil, super.Errorf(super.ErrUnsupported, fmt.Sprintf("inline directory inode %d", d.ino), super.NoBlock, -1,
-			"it is full (%d bytes in the inode, room for %d more) and converting an inline directory to a block directory is not supported; choose another directory, e.g. /lost+found",
-			len(ib)+len(xa), max-len(xa))
+		return nil, nil, errInlineFull
 	}
 	gx, err := dirent.InlineGrow(xa, want, d.params)
 	if err != nil {
@@ -211,4 +212,55 @@ func (p *Plan) mapBlock(d *dir, lblk uint32, phys uint64) (*inode.Growth, error)
 		return inode.AppendExtent(d.in.Block[:], lblk, phys, mp, p.Read, alloc)
 	}
 	return inode.AppendIndirect(d.in.Block[:], lblk, phys, mp, p.Read, alloc)
+}
+
+// errInlineFull: the inline directory has no room left in the inode.
+var errInlineFull = errors.New("inline directory full")
+
+// convertInline moves a full inline directory into a new block ("." and
+// "..", then its entries, then the new one), drops its inline data and maps
+// the block as logical block 0.
+func (p *Plan) convertInline(d *dir, ib, xa []byte, e dirent.NewEntry) (string, error) {
+	if p.SB.HasRoCompat(super.RoCompatQuota) || p.SB.HasRoCompat(super.RoCompatProject) {
+		return "", super.Errorf(super.ErrUnsupported, fmt.Sprintf("inline directory inode %d", d.ino), super.NoBlock, -1,
+			"it is full and moving it to a block would change the owner's quota usage (quota feature); choose a directory with room, e.g. /lost+found")
+	}
+	block, err := dirent.ConvertInline(ib, xa, d.ino, d.params)
+	if err == nil {
+		block, err = dirent.AddEntry(block, e, d.params)
+	}
+	if err != nil {
+		return "", err
+	}
+	g, _ := p.SB.GroupOfInode(d.ino)
+	phys, err := p.AllocBlock(p.SB.GroupFirstBlock(g), fmt.Sprintf("directory %d", d.ino))
+	if err != nil {
+		return "", err
+	}
+	if err := inode.DropInlineData(d.in, d.ino); err != nil {
+		return "", err
+	}
+	if p.SB.HasIncompat(super.IncompatExtents) {
+		d.in.Flags |= inode.ExtentsFl
+		d.in.Block = inode.NewExtentRoot()
+	}
+	gr, err := p.mapBlock(d, 0, phys)
+	if err != nil {
+		return "", err
+	}
+	d.in.Block = gr.IBlock
+	for blk, data := range gr.Blocks {
+		p.Write(blk, data, fmt.Sprintf("block map of directory %d", d.ino))
+	}
+	hf := p.SB.HasRoCompat(super.RoCompatHugeFile)
+	clusters := uint64(1 + len(gr.New))
+	if err := d.in.SetBlocks(clusters*(uint64(p.fs.bs/512)<<p.SB.ClusterBits()), hf, p.fs.bs); err != nil {
+		return "", err
+	}
+	d.in.SetSize(uint64(p.fs.bs))
+	p.Write(phys, block, fmt.Sprintf("directory %d: inline entries moved to a new block 0, entry %q -> inode %d added", d.ino, e.Name, e.Inode))
+	if d.m, err = inode.MapInode(d.in, p.fs.InodeFS(), d.ino, p.Read); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("inline directory full: moved to a new block (physical %d) and entry added", phys), nil
 }

@@ -3,6 +3,7 @@ package inode
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -175,4 +176,33 @@ func (x *Ibody) writeEntry(e *XattrEntry) {
 			x.Entries[k] = *e
 		}
 	}
+}
+
+// DropInlineData takes an inode out of inline data, as the kernel's
+// ext4_destroy_inline_data_nolock does when a file or directory is
+// converted to a block: the system.data attribute is removed (its value
+// freed, the entries after it moved up), i_block is cleared and
+// INLINE_DATA_FL dropped. The caller maps the new block, sets i_size and
+// i_blocks, and the checksum.
+func DropInlineData(i *Inode, ino uint32) error {
+	x, e, err := i.inlineEntry(ino)
+	if err != nil {
+		return err
+	}
+	if e.hasLocalValue() {
+		x.removeValue(e, XattrSize(int(e.ValueSize)))
+	}
+	n := XattrLen(int(e.NameLen))
+	a := x.Area
+	end := x.Last + 4 // the terminating zero word moves up too
+	copy(a[e.Off:], a[e.Off+n:end])
+	clear(a[end-n : end])
+	i.Flags &^= InlineDataFl
+	i.Block = [BlockBytes]byte{}
+	i.sync()
+	copy(i.Raw[x.Start+ibodyHeaderSize:], a)
+	if _, err := i.Xattrs(ino); err != nil {
+		return fmt.Errorf("internal error: removing system.data left invalid attributes: %w", err)
+	}
+	return nil
 }
