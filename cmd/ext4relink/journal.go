@@ -9,16 +9,11 @@ import (
 
 // journal prints the journal's transactions as recovery would see them.
 func (a *app) journal(args []string) int {
-	fl := a.flags("journal")
-	if code, ok := a.parse(fl, args, true); !ok {
+	fs, closeFS, code, ok := a.openReadOnly("journal", args)
+	if !ok {
 		return code
 	}
-	fs, dev, use, err := engine.OpenFS(a.dev, engine.Options{Mode: engine.ReadOnly})
-	if err != nil {
-		return a.fail(err)
-	}
-	defer dev.Close()
-	a.warnMounted(use)
+	defer closeFS()
 	r, err := fs.JournalReport()
 	if err != nil {
 		return a.fail(err)

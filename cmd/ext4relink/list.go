@@ -9,16 +9,11 @@ import (
 
 // list prints every orphan. It opens the device read-only and never writes.
 func (a *app) list(args []string) int {
-	fl := a.flags("list")
-	if code, ok := a.parse(fl, args, true); !ok {
+	fs, closeFS, code, ok := a.openReadOnly("list", args)
+	if !ok {
 		return code
 	}
-	fs, dev, use, err := engine.OpenFS(a.dev, engine.Options{Mode: engine.ReadOnly})
-	if err != nil {
-		return a.fail(err)
-	}
-	defer dev.Close()
-	a.warnMounted(use)
+	defer closeFS()
 	l, err := fs.Orphans()
 	if err != nil {
 		return a.fail(err)
@@ -45,6 +40,21 @@ func (a *app) list(args []string) int {
 		return exitCorrupt
 	}
 	return exitOK
+}
+
+// openReadOnly parses a read-only command's flags and opens the filesystem
+// read-only, warning when it is mounted. ok false means: return code.
+func (a *app) openReadOnly(name string, args []string) (fs *engine.FS, closeFS func(), code int, ok bool) {
+	fl := a.flags(name)
+	if code, ok := a.parse(fl, args, true); !ok {
+		return nil, nil, code, false
+	}
+	fs, dev, use, err := engine.OpenFS(a.dev, engine.Options{Mode: engine.ReadOnly})
+	if err != nil {
+		return nil, nil, a.fail(err), false
+	}
+	a.warnMounted(use)
+	return fs, func() { dev.Close() }, 0, true
 }
 
 func (a *app) warnMounted(use engine.Use) {
