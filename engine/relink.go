@@ -29,7 +29,7 @@ type Skipped struct {
 // journal shows it) and computes every block change, writing nothing.
 func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if fs.FastCommit != nil {
-		return nil, nil, fmt.Errorf("%w; committing over them would silently drop them, so nothing is written", fs.FastCommit)
+		return nil, nil, fmt.Errorf("%w; committing over them would silently drop them", fs.FastCommit)
 	}
 	if err := fs.SB.CheckWrite(); err != nil {
 		return nil, nil, err
