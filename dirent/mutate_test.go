@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
+
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/testfs"
 	"github.com/ext4relink/ext4relink/super"
@@ -22,11 +24,9 @@ const relinkContent = "relinked by dirent tests\n"
 // the kernel.
 func kernelReads(t testing.TB, img, file string) {
 	t.Helper()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-o", "ro,loop,noload", img, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount %s: %v\n%s", img, err, out)
-	}
-	defer exec.Command("umount", mnt).Run()
+	m := loopmnt.Must(t, img, "ro,noload")
+	defer m.Unmount()
+	mnt := m.Dir
 	got, err := os.ReadFile(filepath.Join(mnt, file))
 	if err != nil {
 		t.Fatalf("the kernel cannot read %s: %v", file, err)
@@ -231,13 +231,30 @@ func TestHtreeAddWithRoom(t *testing.T) {
 	ino := orphanless(t, path, "victim")
 	d := openDir(t, path, uint32(img.Dirs["big"]))
 	k := newLinker(t, d, ino)
-	res := k.add([]byte("relinked-into-htree"))
+	// Which leaf a name hashes to depends on the filesystem's random hash
+	// seed, and the kernel packs some leaves full: take the first candidate
+	// whose leaf has room.
+	name := ""
+	for i := 0; name == "" && i < 1000; i++ {
+		cand := fmt.Sprintf("relinked-into-htree-%d", i)
+		need, err := HtreeBlocksNeeded(d.p, NewEntry{Name: []byte(cand), Inode: ino, FileType: FtRegFile}, k.read)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if need == 0 {
+			name = cand
+		}
+	}
+	if name == "" {
+		t.Fatal("no leaf of the htree has room for a name")
+	}
+	res := k.add([]byte(name))
 	if len(res.Changes) != 1 || res.Changes[0].New || res.Changes[0].Lblk != res.Leaf {
 		t.Fatalf("expected exactly the leaf to change: %+v", res.Changes)
 	}
 	k.commit(path, "big")
 	k.check(path, "big")
-	kernelReads(t, path, "big/relinked-into-htree")
+	kernelReads(t, path, "big/"+name)
 }
 
 // TestHtreeLeafSplit fills one leaf of the real htree with names hashing
@@ -579,18 +596,14 @@ func TestHtreeMatchesKernel(t *testing.T) {
 // kernelLinks mounts the image and hard-links /victim as d/NAME for each name.
 func kernelLinks(t *testing.T, img string, names []string) {
 	t.Helper()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v\n%s", err, out)
-	}
+	m := loopmnt.Must(t, img, "rw")
 	for _, n := range names {
-		if err := os.Link(filepath.Join(mnt, "victim"), filepath.Join(mnt, "d", n)); err != nil {
-			exec.Command("umount", mnt).Run()
+		if err := os.Link(filepath.Join(m.Dir, "victim"), filepath.Join(m.Dir, "d", n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("umount: %v\n%s", err, out)
+	if err := m.Unmount(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
+
 	"github.com/ext4relink/ext4relink/fixtures"
 )
 
@@ -165,16 +167,8 @@ func mapKeys(m map[string]string) func(func(string) bool) {
 // regular file, unmounts, and requires e2fsck -fn to stay clean.
 func rwSession(t *testing.T, img string, relinked map[string]string) {
 	t.Helper()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount rw: %v\n%s", err, out)
-	}
-	mounted := true
-	defer func() {
-		if mounted {
-			exec.Command("umount", mnt).Run()
-		}
-	}()
+	m := loopmnt.Must(t, img, "rw")
+	mnt := m.Dir
 	buf := make([]byte, 70000)
 	rand.Read(buf)
 	if err := os.WriteFile(filepath.Join(mnt, "written-after-relink"), buf, 0o644); err != nil {
@@ -194,10 +188,9 @@ func rwSession(t *testing.T, img string, relinked map[string]string) {
 			break
 		}
 	}
-	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("umount: %v\n%s", err, out)
+	if err := m.Unmount(); err != nil {
+		t.Fatal(err)
 	}
-	mounted = false
 	e2fsckClean(t, img)
 	if appended != "" {
 		got := mountRead(t, img, []string{"written-after-relink"})

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/ext4relink/ext4relink/fixtures"
@@ -242,15 +244,10 @@ func buildFCImage(t *testing.T, sc fcScenario) *fcImage {
 	f.Close()
 	fcRun(t, "mkfs.ext4", "-F", "-q", "-b", fmt.Sprint(sc.bs), "-O", "fast_commit",
 		"-E", "lazy_itable_init=0,lazy_journal_init=0", src)
-	mnt := t.TempDir()
 	// A long commit interval: the only full commit after setup is the syncfs.
-	fcRun(t, "mount", "-o", "loop,commit=600", src, mnt)
-	mounted := true
-	defer func() {
-		if mounted {
-			exec.Command("umount", mnt).Run()
-		}
-	}()
+	m := loopmnt.Must(t, src, "commit=600")
+	defer m.Unmount()
+	mnt := m.Dir
 	sc.setup(t, mnt)
 	held := filepath.Join(mnt, "held.bin")
 	orphanData := fcRandom(3*sc.bs+123, 99)
@@ -281,8 +278,9 @@ func buildFCImage(t *testing.T, sc fcScenario) *fcImage {
 	}
 	fcRun(t, "cp", "--sparse=always", src, img.path) // the crash image
 	hf.Close()
-	fcRun(t, "umount", mnt)
-	mounted = false
+	if err := m.Unmount(); err != nil {
+		t.Fatal(err)
+	}
 	return img
 }
 
@@ -376,15 +374,13 @@ var fcScenarios = []fcScenario{
 // fcTree lists a mounted filesystem: path -> type, size, links, sha256.
 func fcTree(t *testing.T, img string, readWrite bool) map[string]string {
 	t.Helper()
-	mnt := t.TempDir()
-	opt := "loop,ro"
+	opt := "ro"
 	if readWrite {
-		opt = "loop"
+		opt = "rw"
 	}
-	if out, err := exec.Command("mount", "-o", opt, img, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount %s: %v\n%s", opt, err, out)
-	}
-	defer exec.Command("umount", mnt).Run()
+	m := loopmnt.Must(t, img, opt)
+	defer m.Unmount()
+	mnt := m.Dir
 	out := map[string]string{}
 	err := filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

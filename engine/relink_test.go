@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
+
 	"github.com/ext4relink/ext4relink/fixtures"
 )
 
@@ -47,11 +49,9 @@ func e2fsckClean(t *testing.T, img string) {
 // (file content, or symlink target).
 func mountRead(t *testing.T, img string, paths []string) map[string]string {
 	t.Helper()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-o", "loop,ro", img, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v\n%s", err, out)
-	}
-	defer exec.Command("umount", mnt).Run()
+	m := loopmnt.Must(t, img, "ro")
+	defer m.Unmount()
+	mnt := m.Dir
 	got := map[string]string{}
 	for _, p := range paths {
 		full := filepath.Join(mnt, p)

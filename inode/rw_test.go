@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
+
 	"github.com/ext4relink/ext4relink/internal/testfs"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -144,15 +146,13 @@ func emptyDirBlock(bs uint32, csum bool, seed uint32) []byte {
 func (r *rw) kernelReadDir(t *testing.T, dir string) []string {
 	t.Helper()
 	r.w.Sync()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-o", "loop,ro", r.path, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v\n%s", err, out)
-	}
+	m := loopmnt.Must(t, r.path, "ro")
 	defer func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v\n%s", err, out)
+		if err := m.Unmount(); err != nil {
+			t.Error(err)
 		}
 	}()
+	mnt := m.Dir
 	ents, err := os.ReadDir(filepath.Join(mnt, dir))
 	if err != nil {
 		t.Fatalf("kernel readdir %s: %v", dir, err)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
+
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/testfs"
 	"github.com/ext4relink/ext4relink/journal"
@@ -79,9 +81,8 @@ func TestFastCommitPending(t *testing.T) {
 			t.Fatalf("Recover: %v", err)
 		}
 		t.Log(err)
-		dir := t.TempDir()
-		if out, err := exec.Command("mount", "-t", "ext4", "-o", "loop", p, dir).CombinedOutput(); err == nil {
-			exec.Command("umount", dir).Run()
+		if m, out, err := loopmnt.Try(t, p, "rw"); err == nil {
+			m.Unmount()
 			t.Errorf("the kernel mounted it")
 		} else {
 			t.Logf("kernel: %s", out)

@@ -3,10 +3,11 @@ package journal_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
 
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/journal"
@@ -18,16 +19,9 @@ import (
 func kernelCrashImage(t *testing.T, opts string, mkfs ...string) string {
 	t.Helper()
 	base := mkfsImage(t, mkfs...)
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "ext4", "-o", "loop,"+opts, base, dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount -o %s: %v\n%s", opts, err, out)
-	}
-	mounted := true
-	defer func() {
-		if mounted {
-			exec.Command("umount", dir).Run()
-		}
-	}()
+	m := loopmnt.Must(t, base, opts)
+	defer m.Unmount()
+	dir := m.Dir
 	for i := range 40 {
 		d := filepath.Join(dir, fmt.Sprintf("d%d", i%4))
 		os.MkdirAll(d, 0o755)
@@ -48,10 +42,9 @@ func kernelCrashImage(t *testing.T, opts string, mkfs ...string) string {
 	if err := fixtures.CopySparse(base, crash); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-		t.Fatalf("umount: %v\n%s", err, out)
+	if err := m.Unmount(); err != nil {
+		t.Fatal(err)
 	}
-	mounted = false
 	return crash
 }
 

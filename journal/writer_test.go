@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
+
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/testfs"
 	"github.com/ext4relink/ext4relink/journal"
@@ -87,12 +89,8 @@ func setNeedsRecovery(t *testing.T, p string) {
 // unmounts it.
 func kernelReplay(t *testing.T, p string) {
 	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "ext4", "-o", "loop", p, dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v\n%s", err, out)
-	}
-	if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-		t.Fatalf("umount: %v\n%s", err, out)
+	if err := loopmnt.Must(t, p, "rw").Unmount(); err != nil {
+		t.Fatal(err)
 	}
 }
 
