@@ -921,7 +921,10 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 		fsys := loadDamaged(t, a.with(func(b map[uint64][]byte) {
 			binary.LittleEndian.PutUint32(b[add.Block][add.Offset+4+12:], uint32(target))
 		}), len(a.tags))
-		if fsys.FastCommit == nil || !strings.Contains(fsys.FastCommit.Error(), "already maps") {
+		// Which check fires first depends on where the kernel placed the
+		// blocks of this freshly built image: the record itself, or the
+		// final cross-check of every replayed inode's map.
+		if fsys.FastCommit == nil || !strings.Contains(fsys.FastCommit.Error(), "already maps") && !strings.Contains(fsys.FastCommit.Error(), "would both map") {
 			t.Fatalf("ADD_RANGE onto %s's block %d: %v", name, target, fsys.FastCommit)
 		}
 		t.Log(fsys.FastCommit)
