@@ -35,9 +35,8 @@ func (fs *FS) Commit(p *Plan) error {
 	if len(changes) == 0 {
 		return fs.WriteReplay()
 	}
-	if fs.jrnl == nil || fs.Journal.External {
-		return super.Errorf(super.ErrUnsupported, "journal", super.NoBlock, -1,
-			"the filesystem has no internal journal; ext4relink commits through the journal so that a crash cannot leave a half-written relink")
+	if p.Ordered {
+		return fs.commitOrdered(p)
 	}
 	if err := fs.finishRecovery(); err != nil {
 		return err

@@ -41,6 +41,8 @@ type crashCase struct {
 	req     func(img *fixtures.Image) Request
 	want    func(img *fixtures.Image) map[string]string // path -> sha256 after success
 	all     bool                                        // every orphan relinked: e2fsck must be fully clean
+	// noJournal: run on a journal-less copy of the fixture (ordered commit).
+	noJournal bool
 }
 
 func orphanAt(img *fixtures.Image, path string) fixtures.OrphanInfo {
@@ -86,6 +88,29 @@ var crashCases = []crashCase{
 		req:  func(*fixtures.Image) Request { return Request{All: true} },
 		want: allInLostFound,
 	},
+	{ // no journal: ordered steps; an orphan in the middle of a long chain
+		fixture: "ext4-many", noJournal: true,
+		req: func(img *fixtures.Image) Request {
+			return Request{Inode: uint32(orphanAt(img, "d5/orphan23").Inode), Name: "/d0/rescued"}
+		},
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"d0/rescued": orphanAt(img, "d5/orphan23").SHA256}
+		},
+	},
+	{ // no journal: every orphan of a long chain at once
+		fixture: "ext4-many", noJournal: true, all: true,
+		req:  func(*fixtures.Image) Request { return Request{All: true} },
+		want: allInLostFound,
+	},
+	{ // no journal: an inline file into an inline directory
+		fixture: "ext4-inline", noJournal: true,
+		req: func(img *fixtures.Image) Request {
+			return Request{Inode: uint32(orphanAt(img, "data/tiny.txt").Inode), Name: "/tiny/rescued"}
+		},
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"tiny/rescued": orphanAt(img, "data/tiny.txt").SHA256}
+		},
+	},
 }
 
 func allInLostFound(img *fixtures.Image) map[string]string {
@@ -104,8 +129,18 @@ func allInLostFound(img *fixtures.Image) map[string]string {
 // filesystem that passes the relink checks.
 func TestCrashPoints(t *testing.T) {
 	for _, c := range crashCases {
-		t.Run(c.fixture, func(t *testing.T) {
+		name := c.fixture
+		if c.noJournal {
+			name += "-nojournal"
+			if c.all {
+				name += "-all"
+			}
+		}
+		t.Run(name, func(t *testing.T) {
 			img := fixtures.Get(t, c.fixture)
+			if c.noJournal {
+				img = noJournal(t, img)
+			}
 			ops := recordRelink(t, img, c.req(img))
 			images := crashImages(ops)
 			t.Logf("%d writes and flushes, %d crash images", len(ops), len(images))

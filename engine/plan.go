@@ -26,6 +26,11 @@ type Plan struct {
 	Relinks []Relinked
 	// Allocated lists blocks this plan takes from the free pool.
 	Allocated []uint64
+	// Ordered is set when the filesystem has no internal journal to commit
+	// through: Commit then writes in crash-safe steps (see commitOrdered),
+	// which rules out changes that allocate blocks.
+	Ordered bool
+	list    *OrphanList // the orphan list the plan started from
 }
 
 // Relinked describes one orphan the plan brings back.
@@ -54,7 +59,16 @@ type Change struct {
 // NewPlan starts an empty plan over fs.
 func NewPlan(fs *FS, now time.Time) *Plan {
 	sb := *fs.SB
-	return &Plan{fs: fs, SB: &sb, blocks: map[uint64][]byte{}, notes: map[uint64][]string{}, Now: now}
+	return &Plan{fs: fs, SB: &sb, blocks: map[uint64][]byte{}, notes: map[uint64][]string{}, Now: now, Ordered: fs.jrnl == nil}
+}
+
+// clone copies the plan's working superblock and blocks (not its notes).
+func (p *Plan) clone() *Plan {
+	q := NewPlan(p.fs, p.Now)
+	*q.SB = *p.SB
+	q.list = p.list
+	maps.Copy(q.blocks, p.blocks)
+	return q
 }
 
 // Read returns a private copy of block n as the plan has it.
@@ -222,6 +236,18 @@ func (p *Plan) finish(notes ...string) error {
 	if err := p.recount(); err != nil {
 		return err
 	}
+	if err := p.encodeSuper(); err != nil {
+		return err
+	}
+	blk, _ := p.fs.SuperblockLocation()
+	for _, n := range notes {
+		p.Write(blk, p.blocks[blk], "superblock: "+n)
+	}
+	return nil
+}
+
+// encodeSuper stores the working superblock (checksum set) into its block.
+func (p *Plan) encodeSuper() error {
 	blk, off := p.fs.SuperblockLocation()
 	b, err := p.Read(blk)
 	if err != nil {
@@ -230,9 +256,6 @@ func (p *Plan) finish(notes ...string) error {
 	p.SB.SetChecksum()
 	copy(b[off:], p.SB.Encode())
 	p.Write(blk, b, "")
-	for _, n := range notes {
-		p.Write(blk, b, "superblock: "+n)
-	}
 	return nil
 }
 

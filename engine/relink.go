@@ -45,6 +45,7 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 		return nil, nil, l.Damaged
 	}
 	p := NewPlan(fs, now)
+	p.list = l
 	var skipped []Skipped
 	if req.All {
 		skipped, err = p.relinkAll(l, req.Into)
@@ -75,7 +76,11 @@ func (p *Plan) relinkOne(l *OrphanList, ino uint32, path string) error {
 	if !onList {
 		return p.notAnOrphan(l, ino, path, existing == ino)
 	}
-	return p.relink(o, parent, name, "/"+strings.Trim(path, "/"), existing == ino)
+	resumed, err := p.resumable(o, existing == ino, nil)
+	if err != nil {
+		return err
+	}
+	return p.relink(o, parent, name, "/"+strings.Trim(path, "/"), existing == ino, resumed)
 }
 
 // relinkAll relinks every deleted-open file and symlink into dir as #INODE.
@@ -89,13 +94,31 @@ func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
 	if into == "" {
 		into = "/lost+found"
 	}
+	refs, err := p.linkedOrphanRefs(l)
+	if err != nil {
+		return nil, err
+	}
 	var skipped []Skipped
 	for _, o := range l.Orphans {
-		if why := skipReason(o); why != "" {
+		path := fmt.Sprintf("%s/#%d", strings.TrimRight(into, "/"), o.Inode)
+		resumed := false
+		if refs != nil && o.Links > 0 {
+			_, _, existing, err := p.Resolve(path)
+			if err != nil {
+				return nil, err
+			}
+			if resumed, err = p.resumable(o, existing == o.Inode, refs); err != nil {
+				return nil, err
+			}
+		}
+		why := skipReason(o)
+		if p.Ordered && o.Type == "dir" {
+			why = orderedDirRefusal
+		}
+		if why != "" && !resumed {
 			skipped = append(skipped, Skipped{o.Inode, why})
 			continue
 		}
-		path := fmt.Sprintf("%s/#%d", strings.TrimRight(into, "/"), o.Inode)
 		parent, name, existing, err := p.Resolve(path)
 		if err != nil {
 			return nil, err
@@ -103,7 +126,12 @@ func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
 		if existing != 0 && existing != o.Inode {
 			return nil, fmt.Errorf("%w: %s already exists (inode %d); move it away or choose another --into", ErrRequest, path, existing)
 		}
-		if err := p.relink(o, parent, name, path, existing == o.Inode); err != nil {
+		if err := p.relink(o, parent, name, path, existing == o.Inode, resumed); err != nil {
+			return nil, err
+		}
+	}
+	if p.Ordered {
+		if err := p.clearStaleDtimes(into); err != nil {
 			return nil, err
 		}
 	}
@@ -128,15 +156,20 @@ func skipReason(o Orphan) string {
 const dirOrphanNote = "a directory removed with rmdir while a process still had it open (or as its working directory); rmdir only removes empty directories, so it comes back empty"
 
 // relink plans one orphan: validation, the directory entry, the inode.
-func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryExists bool) error {
+// resumed marks an orphan an interrupted ordered commit already gave its
+// link count (see resumable).
+func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryExists, resumed bool) error {
 	if o.Problem != "" {
 		// Report the damaged inode itself (a corrupt structure, not a bad request).
 		if _, _, err := p.Inode(o.Inode); err != nil {
 			return err
 		}
 	}
-	if why := skipReason(o); why != "" {
+	if why := skipReason(o); why != "" && !resumed {
 		return fmt.Errorf("%w: inode %d: %s", ErrRequest, o.Inode, why)
+	}
+	if p.Ordered && o.Type == "dir" {
+		return super.Errorf(super.ErrUnsupported, fmt.Sprintf("directory orphan %d", o.Inode), super.NoBlock, -1, "%s", orderedDirRefusal)
 	}
 	in, _, err := p.Inode(o.Inode)
 	if err != nil {
@@ -152,8 +185,14 @@ func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryEx
 		if err != nil {
 			return err
 		}
+		allocated := len(p.Allocated)
 		if r.DirChange, err = p.addEntry(d, name, o.Inode, in.FileType()); err != nil {
 			return err
+		}
+		if p.Ordered && len(p.Allocated) > allocated {
+			return super.Errorf(super.ErrUnsupported, fmt.Sprintf("directory inode %d", parent), super.NoBlock, -1,
+				"adding %s needs a new directory block (%s), and the filesystem has no journal: a crash between allocating the block and linking it "+
+					"would leave the filesystem inconsistent; choose a directory with room for the name", path, r.DirChange)
 		}
 		in, _, _ = p.Inode(o.Inode) // the parent may share the inode table block
 	}
@@ -165,11 +204,15 @@ func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryEx
 			return err
 		}
 	}
+	oldLinks := in.LinksCount
 	in.LinksCount, in.Dtime = links, 0
 	in.SetCtime(p.Now)
-	note := fmt.Sprintf("links 0 -> %d, ctime set", links)
+	note := fmt.Sprintf("links %d -> %d, ctime set", oldLinks, links)
 	if old != 0 {
-		note = fmt.Sprintf("links 0 -> %d, dtime (orphan chain link) %d -> 0, ctime set", links, old)
+		note = fmt.Sprintf("links %d -> %d, dtime (orphan chain link) %d -> 0, ctime set", oldLinks, links, old)
+	}
+	if resumed {
+		r.DirChange = "resumed: an interrupted earlier run had set the link count; " + r.DirChange
 	}
 	if err := p.PutInode(o.Inode, in, note); err != nil {
 		return err
@@ -217,8 +260,20 @@ func (p *Plan) notAnOrphan(l *OrphanList, ino uint32, path string, linkedHere bo
 	}
 	switch {
 	case linkedHere && in.LinksCount > 0:
-		p.Relinks = append(p.Relinks, Relinked{Inode: ino, Path: "/" + strings.Trim(path, "/"), Type: typeName(in), Size: in.Size(), AlreadyDone: true,
-			DirChange: "nothing to do: the name already links this inode and it is no longer an orphan"})
+		r := Relinked{Inode: ino, Path: "/" + strings.Trim(path, "/"), Type: typeName(in), Size: in.Size(), AlreadyDone: true,
+			DirChange: "nothing to do: the name already links this inode and it is no longer an orphan"}
+		if in.Dtime != 0 {
+			// An ordered commit interrupted after the chain skipped the
+			// inode but before its own i_dtime (the old chain link) was
+			// cleared.
+			r.DirChange = "the name already links this inode and it is off the orphan list; its stale i_dtime is cleared"
+			old := in.Dtime
+			in.Dtime = 0
+			if err := p.PutInode(ino, in, fmt.Sprintf("stale dtime (old orphan chain link) %d -> 0", old)); err != nil {
+				return err
+			}
+		}
+		p.Relinks = append(p.Relinks, r)
 		return nil
 	case in.LinksCount > 0:
 		return fmt.Errorf("%w: inode %d is not an orphan: it has %d link(s) and is not on the orphan list", ErrRequest, ino, in.LinksCount)

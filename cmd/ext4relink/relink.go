@@ -25,8 +25,11 @@ type relinkReport struct {
 	Skipped  []engine.Skipped  `json:"skipped,omitempty"`
 	Blocks   []engine.Change   `json:"blocks"`
 	Journal  string            `json:"journal"`
-	Verified bool              `json:"verified"`
-	Undo     *undoReport       `json:"undo,omitempty"`
+	// Commit is "journal" (one jbd2 transaction) or "ordered" (no internal
+	// journal: four flushed steps, each safe to crash after).
+	Commit   string      `json:"commit"`
+	Verified bool        `json:"verified"`
+	Undo     *undoReport `json:"undo,omitempty"`
 }
 
 // undoReport says where --undo saved the old content of the blocks written.
@@ -86,7 +89,7 @@ func (a *app) doRelink(o relinkOpts) int {
 		fs, dev, _, err = engine.OpenFS(a.dev, opts)
 	}
 	if err != nil {
-		return a.refuse(err)
+		return a.refuse(err, o.ino)
 	}
 	defer dev.Close()
 	done := false
@@ -101,17 +104,20 @@ func (a *app) doRelink(o relinkOpts) int {
 	}
 	before, err := fs.Orphans()
 	if err != nil {
-		return a.refuse(err)
+		return a.refuse(err, o.ino)
 	}
 	plan, skipped, err := fs.PlanRelink(engine.Request{Inode: o.ino, Name: o.name, All: o.all, Into: o.into}, time.Now())
 	if err != nil {
-		return a.refuse(err)
+		return a.refuse(err, o.ino)
 	}
 	changes, err := plan.Changes()
 	if err != nil {
-		return a.refuse(err)
+		return a.refuse(err, o.ino)
 	}
-	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs)}
+	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal"}
+	if plan.Ordered {
+		rep.Commit = "ordered"
+	}
 	if !o.dryRun {
 		if err := fs.Commit(plan); err != nil {
 			return a.fail(fmt.Errorf("writing: %w; the orphans are safe: the commit leaves either the old state or the new one, so run the same command again to finish", err))
@@ -178,15 +184,23 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "Skipped inode %d: %s.\n", s.Inode, s.Reason)
 	}
+	how := "through one journal transaction"
+	if rep.Commit == "ordered" {
+		how = "without a journal, in four ordered and flushed steps (links, entries, orphan list, stale chain links)"
+	}
 	if rep.DryRun {
-		fmt.Fprintf(w, "\nPlan (%s); these %d blocks would be written, through one journal transaction:\n", rep.Journal, len(rep.Blocks))
+		fmt.Fprintf(w, "\nPlan (%s); these %d blocks would be written, %s:\n", rep.Journal, len(rep.Blocks), how)
 		for _, c := range rep.Blocks {
 			fmt.Fprintf(w, "  block %d: %s\n", c.Block, strings.Join(c.What, "; "))
 		}
 		fmt.Fprintln(w, "Nothing was written (--dry-run).")
 		return
 	}
-	fmt.Fprintf(w, "\nWrote %d blocks through one journal transaction and verified the result; no journal recovery is pending.\n", len(rep.Blocks))
+	if rep.Commit == "ordered" {
+		fmt.Fprintf(w, "\nWrote %d blocks %s and verified the result.\n", len(rep.Blocks), how)
+	} else {
+		fmt.Fprintf(w, "\nWrote %d blocks %s and verified the result; no journal recovery is pending.\n", len(rep.Blocks), how)
+	}
 	if u := rep.Undo; u != nil {
 		fmt.Fprintf(w, "Saved the old content of the %d device blocks this run changed to %s: 'e2undo %s %s' puts the device back exactly as it was, as long as nothing else has changed it since (e2undo refuses otherwise).\n", u.Blocks, u.File, u.File, a.dev)
 	}
@@ -199,10 +213,14 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 
 // refuse reports an error found before anything was written, saying so and,
 // for damaged or unsupported structures, how to save the data anyway.
-func (a *app) refuse(err error) int {
+func (a *app) refuse(err error, ino uint32) int {
 	switch code := exitCode(err); code {
 	case exitCorrupt, exitUnsupported:
-		return a.fail(fmt.Errorf("%w; nothing was written. To save the data without relinking, copy it out read-only: debugfs -n -R 'dump <INODE> /safe/place' %s", err, a.dev))
+		target := "<INODE>"
+		if ino != 0 {
+			target = fmt.Sprintf("<%d>", ino)
+		}
+		return a.fail(fmt.Errorf("%w; nothing was written. To save the data without relinking, copy it out read-only: debugfs -n -R 'dump %s /safe/place' %s", err, target, a.dev))
 	case exitRequest:
 		return a.fail(fmt.Errorf("%w; nothing was written", err))
 	}

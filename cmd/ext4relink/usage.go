@@ -85,7 +85,13 @@ SAFETY
     files); a device mounted read-write is always refused. All changes of one run
     go into one journal transaction that is committed before any block is
     written in place, so a crash at any moment leaves either the old state (run
-    the same command again) or the new one.
+    the same command again) or the new one. A filesystem without an internal
+    journal (none, or an external journal device with nothing to recover) is
+    written in four flushed steps instead: the link count first (the orphan
+    stays listed), then the directory entry, then the orphan list; a crash
+    between steps loses nothing and the same command finishes the job. There,
+    a name that needs a new directory block, and directory orphans, are
+    refused.
 
 EXIT STATUS
     0   success
