@@ -879,7 +879,13 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 		t.Fatal("no ADD_RANGE record")
 	}
 	sb := testfs.Superblock(t, img.path)
-	for _, target := range []uint64{sb.BlocksCount() + 10, sb.BlocksCount() - 1, 1 << 40} {
+	// The range's length (ee_len, less the unwritten flag) decides which
+	// start straddles the end of the filesystem.
+	n := uint64(binary.LittleEndian.Uint16(a.img[int(a.phys[add.Block])*a.bs+add.Offset+4+8:]))
+	if n > 32768 {
+		n -= 32768
+	}
+	for _, target := range []uint64{sb.BlocksCount() + 10, sb.BlocksCount() - n + 1, 1 << 40} {
 		fsys := loadDamaged(t, a.with(func(b map[uint64][]byte) {
 			v := b[add.Block][add.Offset+4:]
 			binary.LittleEndian.PutUint16(v[10:], uint16(target>>32))
