@@ -61,17 +61,7 @@ func (p *Plan) resumable(o Orphan, linkedHere bool, refs map[uint32]int) (bool, 
 	if err != nil {
 		return false, err
 	}
-	m, err := p.ReadMap(o.Inode, in)
-	if err != nil {
-		return false, err
-	}
-	bs := uint64(p.fs.bs)
-	for _, r := range m.Runs {
-		if !r.Unwritten && r.End()*bs > (in.Size()+bs-1)/bs*bs {
-			return false, nil
-		}
-	}
-	return true, nil
+	return !p.fs.blocksPastEOF(o.Inode, in), nil
 }
 
 // linkedOrphanRefs scans once for --all when the commit will be ordered

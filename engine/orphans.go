@@ -26,8 +26,10 @@ type Orphan struct {
 	Mtime  time.Time `json:"mtime"`
 	Ctime  time.Time `json:"ctime"`
 	Dtime  uint32    `json:"dtime"` // raw i_dtime: the chain link for chain members
-	// State: "deleted-open" (links 0: the file ext4relink can bring back) or
-	// "truncating" (links > 0: a truncate was in progress; never touched).
+	// State: "deleted-open" (links 0: the file ext4relink can bring back),
+	// "truncating" (links > 0: a truncate was in progress; never touched) or
+	// "releasing" (links 0, but written blocks lie past i_size: the kernel
+	// had begun freeing the file, cutting i_size first; never touched).
 	State string `json:"state"`
 	// Problem is set when the inode could not be read or validated.
 	Problem string `json:"problem,omitempty"`
@@ -124,8 +126,34 @@ func (fs *FS) describe(ino uint32) Orphan {
 	o.State = "deleted-open"
 	if in.LinksCount > 0 {
 		o.State = "truncating"
+	} else if fs.blocksPastEOF(ino, in) {
+		o.State = "releasing"
 	}
 	return o
+}
+
+// blocksPastEOF reports whether inode ino maps a written (not unwritten)
+// block at or past the block holding its last byte: what ext4_evict_inode
+// leaves when it set i_size to 0 and a crash stopped ext4_truncate midway
+// (or a truncate of the deleted file was cut short). e2fsck reports it as
+// "i_size is N, should be M". A map that cannot be read is left to the
+// relink's own checks.
+func (fs *FS) blocksPastEOF(ino uint32, in *inode.Inode) bool {
+	if in.HasInlineData() || (in.IsSymlink() && in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs) == 0) {
+		return false
+	}
+	m, err := fs.BlockMap(ino, in)
+	if err != nil {
+		return false
+	}
+	bs := uint64(fs.bs)
+	eofBlocks := (in.Size() + bs - 1) / bs
+	for _, r := range m.Runs {
+		if !r.Unwritten && r.End() > eofBlocks {
+			return true
+		}
+	}
+	return false
 }
 
 func typeName(in *inode.Inode) string {

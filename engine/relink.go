@@ -146,6 +146,8 @@ func skipReason(o Orphan) string {
 		return "unreadable: " + o.Problem
 	case o.Links > 0:
 		return "truncate in progress (links > 0): not a deleted file; never touched"
+	case o.State == "releasing":
+		return fmt.Sprintf("the kernel had begun releasing it (i_size is already cut to %d but written blocks remain mapped past it): part of its data may be freed and its size is lost; never touched", o.Size)
 	case o.Type == "unknown":
 		return "its mode names no known file type"
 	}
