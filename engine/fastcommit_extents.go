@@ -228,7 +228,7 @@ func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMe
 	}
 	depth := 0
 	var tree []node // every node but the root
-	for len(level) > 1 || len(level[0].n.Extents) > inode.RootMaxEntries {
+	for len(level) > 1 || level[0].n.Count() > inode.RootMaxEntries {
 		if depth == inode.MaxExtentDepth {
 			return fcUnsupported("inode %d: the extent tree would be deeper than %d levels", ino, inode.MaxExtentDepth)
 		}
