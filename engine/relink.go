@@ -58,6 +58,9 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if err := p.unlist(l); err != nil {
 		return nil, nil, err
 	}
+	if err := p.settleOrphanPresent(); err != nil {
+		return nil, nil, err
+	}
 	return p, skipped, p.finish()
 }
 

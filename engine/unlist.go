@@ -111,6 +111,23 @@ func (p *Plan) clearSlots(file []Orphan, gone map[uint32]bool) error {
 	return p.maybeClearOrphanPresent(blocks)
 }
 
+// settleOrphanPresent clears orphan_present when the orphan file holds no
+// inode. The kernel sets the flag while the filesystem is mounted and
+// clears it at unmount when the file is empty, so every crash image of an
+// orphan_file filesystem carries it; e2fsck reports "orphan_present is set
+// but orphan file is clean" until it is cleared, even when no orphan was
+// ever listed there.
+func (p *Plan) settleOrphanPresent() error {
+	if !p.SB.HasRoCompat(super.RoCompatOrphanPresent) {
+		return nil
+	}
+	blocks, err := p.fs.OrphanFile()
+	if err != nil || len(blocks) == 0 {
+		return err
+	}
+	return p.maybeClearOrphanPresent(blocks)
+}
+
 func (p *Plan) maybeClearOrphanPresent(blocks []OrphanFileBlock) error {
 	for _, ob := range blocks {
 		b, err := p.Read(ob.Physical)
