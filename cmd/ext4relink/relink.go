@@ -204,7 +204,16 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 	if u := rep.Undo; u != nil {
 		fmt.Fprintf(w, "Saved the old content of the %d device blocks this run changed to %s: 'e2undo %s %s' puts the device back exactly as it was, as long as nothing else has changed it since (e2undo refuses otherwise).\n", u.Blocks, u.File, u.File, a.dev)
 	}
-	left := len(before.Orphans) - len(rep.Relinked)
+	done := map[uint32]bool{}
+	for _, r := range rep.Relinked {
+		done[r.Inode] = true
+	}
+	left := 0
+	for _, o := range before.Orphans {
+		if !done[o.Inode] {
+			left++
+		}
+	}
 	fmt.Fprintln(w, "Next: run 'e2fsck -fn "+a.dev+"' (it should report nothing), then mount and copy the data somewhere safe.")
 	if left > 0 {
 		fmt.Fprintf(w, "%d other orphan(s) remain; the next mount or fsck deletes them. Relink them first if you want them ('ext4relink list --dev %s').\n", left, a.dev)
