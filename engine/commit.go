@@ -271,7 +271,7 @@ func (fs *FS) writeJournalSuper(start uint64, seq uint32) error {
 
 func (fs *FS) writeBlock(n uint64, data []byte) error {
 	if uint32(len(data)) != fs.bs {
-		return fmt.Errorf("internal error: writing %d bytes to block %d", len(data), n)
+		return fmt.Errorf("%w: writing %d bytes to block %d", ErrInternal, len(data), n)
 	}
 	delete(fs.cache, n)
 	_, err := fs.dev.WriteAt(data, int64(n)*int64(fs.bs))

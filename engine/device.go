@@ -22,6 +22,9 @@ var (
 	ErrBusy = errors.New("device busy")
 	// ErrRequest: the request itself is invalid (bad name, not an orphan, ...).
 	ErrRequest = errors.New("invalid request")
+	// ErrInternal: a self-check of ext4relink's own result failed (a bug);
+	// nothing was written.
+	ErrInternal = errors.New("internal error")
 )
 
 // Dev is what the engine reads and writes through. *Device implements it;

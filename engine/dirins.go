@@ -154,7 +154,7 @@ func (p *Plan) growDir(d *dir, lblk uint32) (uint64, error) {
 			"the directory has no free slot and must grow, which changes the owner's quota usage (quota feature); ext4relink does not edit quota files. Choose a directory with room, e.g. /lost+found (mke2fs pre-sizes it)")
 	}
 	if uint64(lblk) != d.in.Size()/uint64(p.fs.bs) {
-		return 0, fmt.Errorf("internal error: growing directory %d at block %d, size %d", d.ino, lblk, d.in.Size())
+		return 0, fmt.Errorf("%w: growing directory %d at block %d, size %d", ErrInternal, d.ino, lblk, d.in.Size())
 	}
 	phys, newCluster, err := p.dirBlockFor(d, lblk)
 	if err != nil {

@@ -213,7 +213,7 @@ func (r *fcReplay) unlink(t journal.FCTag) error {
 			return err
 		}
 		if err := dirent.ValidateLeaf(b, d.params); err != nil {
-			return fmt.Errorf("internal error: removing %q left an invalid block: %w", t.Name, err)
+			return fmt.Errorf("%w: removing %q left an invalid block: %v", ErrInternal, t.Name, err)
 		}
 		r.p.Write(phys, b, fmt.Sprintf("directory %d block %d: entry %q removed (fast-commit replay)", d.ino, lblk, t.Name))
 		return nil
@@ -237,7 +237,7 @@ func (r *fcReplay) unlinkInline(d *dir, t journal.FCTag) error {
 		}
 		if found {
 			if err := dirent.CheckInline(ib, xa, d.params); err != nil {
-				return fmt.Errorf("internal error: removing %q left an invalid inline directory: %w", t.Name, err)
+				return fmt.Errorf("%w: removing %q left an invalid inline directory: %v", ErrInternal, t.Name, err)
 			}
 			return r.putInlineDir(d, ib, xa, fmt.Sprintf("inline directory: entry %q removed (fast-commit replay)", t.Name))
 		}

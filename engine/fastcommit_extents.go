@@ -322,15 +322,15 @@ func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMe
 	// Check the result by mapping it back.
 	m, err := inode.MapExtents(in.Block[:], mp, r.p.Read)
 	if err != nil {
-		return fmt.Errorf("internal error: the rebuilt extent tree of inode %d does not map: %w", ino, err)
+		return fmt.Errorf("%w: the rebuilt extent tree of inode %d does not map: %v", ErrInternal, ino, err)
 	}
 	if len(m.Runs) != len(list) {
-		return fmt.Errorf("internal error: the rebuilt extent tree of inode %d maps %d extents, not %d", ino, len(m.Runs), len(list))
+		return fmt.Errorf("%w: the rebuilt extent tree of inode %d maps %d extents, not %d", ErrInternal, ino, len(m.Runs), len(list))
 	}
 	for k, rn := range m.Runs {
 		e := list[k]
 		if uint64(rn.Logical) != e.lblk || uint64(rn.Len) != e.n || rn.Physical != e.pblk || rn.Unwritten != e.unwritten {
-			return fmt.Errorf("internal error: the rebuilt extent tree of inode %d differs at extent %d", ino, k)
+			return fmt.Errorf("%w: the rebuilt extent tree of inode %d differs at extent %d", ErrInternal, ino, k)
 		}
 	}
 	return nil

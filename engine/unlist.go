@@ -102,7 +102,7 @@ func (p *Plan) clearSlots(file []Orphan, gone map[uint32]bool) error {
 		}
 		dec := super.DecodeOrphanBlock(b)
 		if dec.Inodes[o.Slot%per] != o.Inode {
-			return fmt.Errorf("internal error: orphan file slot %d holds %d, expected %d", o.Slot, dec.Inodes[o.Slot%per], o.Inode)
+			return fmt.Errorf("%w: orphan file slot %d holds %d, expected %d", ErrInternal, o.Slot, dec.Inodes[o.Slot%per], o.Inode)
 		}
 		dec.Inodes[o.Slot%per] = 0
 		dec.SetChecksum(p.SB, seed, ob.Physical)

@@ -108,6 +108,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, engine.ErrInternal):
+		return exitInternal
 	case errors.Is(err, engine.ErrBusy):
 		return exitBusy
 	case errors.Is(err, engine.ErrDevice):
