@@ -50,7 +50,10 @@ COMMANDS
                 (default /lost+found) as #INODE.
     list        List every orphan: from the superblock chain (with its position)
                 and from the orphan file (with its slot), as the replayed journal
-                shows them. Never writes.
+                shows them. STATE is deleted-open (what ext4relink brings back),
+                truncating (links > 0: a truncate was in progress) or releasing
+                (the kernel had begun freeing it: i_size already cut); the last
+                two are never touched. Never writes.
     journal     Show the journal's transactions as recovery would replay them:
                 sequence, blocks, revokes, checksum state. Never writes.
     demo        Unpack the bundled crash image (a database file and a log that
