@@ -186,7 +186,7 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 	}
 	how := "through one journal transaction"
 	if rep.Commit == "ordered" {
-		how = "without a journal, in four ordered and flushed steps (links, entries, orphan list, stale chain links)"
+		how = "without an internal journal, in four ordered and flushed steps (links, entries, orphan list, stale chain links)"
 	}
 	if rep.DryRun {
 		fmt.Fprintf(w, "\nPlan (%s); these %d blocks would be written, %s:\n", rep.Journal, len(rep.Blocks), how)
