@@ -95,8 +95,10 @@ func (p *Plan) clearStaleDtimes(into string) error {
 		return err
 	}
 	listed := map[uint32]bool{}
-	for _, o := range p.list.Orphans {
-		listed[o.Inode] = true
+	if p.list != nil {
+		for _, o := range p.list.Orphans {
+			listed[o.Inode] = true
+		}
 	}
 	for _, r := range p.Relinks {
 		listed[r.Inode] = true
@@ -172,7 +174,11 @@ func (p *Plan) orderedStages() ([]map[uint64][]byte, error) {
 // orphan_present.
 func (p *Plan) withOrphanState(gone map[uint32]bool, all bool) (*Plan, error) {
 	q := p.clone()
-	for _, o := range p.list.Orphans {
+	var orphans []Orphan
+	if p.list != nil {
+		orphans = p.list.Orphans
+	}
+	for _, o := range orphans {
 		if o.Source != "chain" || o.Problem != "" || !all && !gone[o.Inode] {
 			continue
 		}
