@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,12 +12,33 @@ import (
 
 	"github.com/ext4relink/ext4relink/engine"
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 )
 
-// damageFixtures: the layouts the random damage campaign covers.
+// damageFixtures: the layouts the random damage campaign covers; a
+// "-nojournal" suffix means a journal-less copy (the ordered commit).
 var damageFixtures = []string{
 	"ext4-4k-freeze", "ext4-4k-sync", "ext4-htree-1k", "ext4-orphanfile-journal", "ext4-inline",
 	"ext3", "ext4-many", "ext4-bigalloc", "ext4-xattr-deep", "ext4-nogroupcsum", "ext4-metabg",
+	"ext4-many-nojournal", "ext4-inline-nojournal",
+}
+
+// damageImage returns the fixture, or its journal-less copy: the journal
+// replayed by debugfs (which keeps the orphans) and removed by tune2fs.
+func damageImage(t *testing.T, name string) *fixtures.Image {
+	t.Helper()
+	base, nj := strings.CutSuffix(name, "-nojournal")
+	img := fixtures.Get(t, base)
+	if !nj {
+		return img
+	}
+	p := testfs.Replayed(t, img)
+	if out, err := exec.Command("tune2fs", "-O", "^has_journal", p).CombinedOutput(); err != nil {
+		t.Fatalf("tune2fs -O ^has_journal: %v\n%s", err, out)
+	}
+	c := *img
+	c.Name, c.Path = name, p
+	return &c
 }
 
 // damageRounds per fixture; EXT4RELINK_DAMAGE_ROUNDS raises it for a
@@ -40,7 +62,7 @@ func TestRandomMetadataDamage(t *testing.T) {
 	for fi, name := range damageFixtures {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			img := fixtures.Get(t, name)
+			img := damageImage(t, name)
 			targets := damageTargets(t, img.Path)
 			rng := rand.New(rand.NewPCG(uint64(fi)+1, 0x5eed))
 			for r := range rounds {
