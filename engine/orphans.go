@@ -11,7 +11,7 @@ import (
 // Orphan is one inode on the orphan list or in the orphan file.
 type Orphan struct {
 	Inode    uint32 `json:"inode"`
-	Source   string `json:"source"`             // "chain" (s_last_orphan list) or "orphan_file"
+	Source   string `json:"source"`             // "chain" (s_last_orphan list), "orphan_file", or "stranded" (see walkStranded)
 	Position int    `json:"position,omitempty"` // 1-based position in the chain
 	Slot     int    `json:"slot,omitempty"`     // 0-based slot in the orphan file
 	Next     uint32 `json:"next,omitempty"`     // chain: the next orphan (its i_dtime)
@@ -66,7 +66,45 @@ func (fs *FS) Orphans() (*OrphanList, error) {
 	if err := fs.walkOrphanFile(l); err != nil {
 		return nil, err
 	}
+	fs.walkStranded(l)
 	return l, nil
+}
+
+// walkStranded finds orphans a fast-commit replay cut off the chain. An
+// INODE record replays the whole inode, i_dtime included; when it carries
+// an inode that was on the chain with the chain link the kernel had not
+// yet committed (a truncate that took the inode off the list again after
+// the last full commit), the chain now ends early and the orphans behind
+// it are no longer listed, though their inodes still have no links and
+// their data is intact. The kernel's replay and e2fsck's do the same and
+// then free them. They are the chain members of the state before the
+// fast-commit replay that the replayed chain no longer reaches and whose
+// inodes still have no links; listed with source "stranded" and their old
+// chain position, relinkable like any orphan.
+func (fs *FS) walkStranded(l *OrphanList) {
+	if len(fs.fc) == 0 {
+		return
+	}
+	fc, gds := fs.fc, fs.gds
+	fs.fc, fs.gds = nil, map[uint64]*super.GroupDesc{}
+	pre := &OrphanList{}
+	fs.walkChain(pre)
+	fs.fc, fs.gds = fc, gds
+	listed := map[uint32]bool{}
+	for _, o := range l.Orphans {
+		listed[o.Inode] = true
+	}
+	for _, p := range pre.Orphans {
+		if listed[p.Inode] || p.Problem != "" {
+			continue
+		}
+		o := fs.describe(p.Inode)
+		if o.Problem != "" || o.Links != 0 || o.Type == "unknown" {
+			continue
+		}
+		o.Source, o.Position = "stranded", p.Position
+		l.Orphans = append(l.Orphans, o)
+	}
 }
 
 // offLastOrphan and offDtime locate the chain links: s_last_orphan in the

@@ -21,11 +21,12 @@ func (p *Plan) unlist(l *OrphanList) error {
 	}
 	var chain, file []Orphan
 	for _, o := range l.Orphans {
-		if o.Source == "chain" {
+		switch o.Source {
+		case "chain":
 			chain = append(chain, o)
-		} else {
+		case "orphan_file":
 			file = append(file, o)
-		}
+		} // "stranded": on no list any more, nothing to take it off
 	}
 	if err := p.unchain(chain, gone); err != nil {
 		return err

@@ -88,8 +88,11 @@ func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList) {
 }
 
 func where(o engine.Orphan) string {
-	if o.Source == "chain" {
+	switch o.Source {
+	case "chain":
 		return fmt.Sprintf("chain#%d", o.Position)
+	case "stranded":
+		return fmt.Sprintf("stranded#%d", o.Position)
 	}
 	return fmt.Sprintf("orphan_file[%d]", o.Slot)
 }

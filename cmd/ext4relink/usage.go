@@ -50,7 +50,8 @@ COMMANDS
                 (default /lost+found) as #INODE.
     list        List every orphan: from the superblock chain (with its position)
                 and from the orphan file (with its slot), as the replayed journal
-                shows them. STATE is deleted-open (what ext4relink brings back),
+                shows them, plus "stranded" ones a fast-commit replay cut off
+                the chain (which the kernel and e2fsck would free). STATE is deleted-open (what ext4relink brings back),
                 truncating (links > 0: a truncate was in progress) or releasing
                 (the kernel had begun freeing it: i_size already cut); the last
                 two are never touched. Never writes.
