@@ -36,6 +36,17 @@ func TestRelinkEveryFixture(t *testing.T) {
 }
 
 func acceptAll(t *testing.T, img *fixtures.Image) {
+	p, _, want := relinkAllFiles(t, img)
+	e2fsckClean(t, p)
+	checkContents(t, p, want)
+	rwSession(t, p, want)
+}
+
+// relinkAllFiles relinks every orphan of a copy of img and returns the
+// copy, the plan and the sha256 the relinked files and symlinks must have,
+// by path; every one the manifest has must be among them.
+func relinkAllFiles(t *testing.T, img *fixtures.Image) (string, *Plan, map[string]string) {
+	t.Helper()
 	p := img.Copy(t)
 	plan, err := relinkImage(t, p, Request{All: true})
 	if err != nil {
@@ -50,9 +61,7 @@ func acceptAll(t *testing.T, img *fixtures.Image) {
 	if len(want) != countRelinkable(img) {
 		t.Fatalf("relinked %d files/symlinks, manifest has %d", len(want), countRelinkable(img))
 	}
-	e2fsckClean(t, p)
-	checkContents(t, p, want)
-	rwSession(t, p, want)
+	return p, plan, want
 }
 
 func acceptEveryOther(t *testing.T, img *fixtures.Image) {

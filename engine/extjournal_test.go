@@ -33,7 +33,7 @@ func TestExternalJournalFrozen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	jLoop := attach(t, jImg, false)
+	jLoop := loopmnt.Attach(t, jImg, false)
 	fcRun(t, "mke2fs", "-q", "-F", "-O", "journal_dev", "-b", "4096", jLoop)
 	fcRun(t, "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-J", "device="+jLoop, fImg)
 	m := loopmnt.Must(t, fImg, "journal_path="+jLoop)
@@ -80,7 +80,7 @@ func TestExternalJournalFrozen(t *testing.T) {
 	if out, err := exec.Command("e2fsck", "-fn", "-j", crashJ, crashF).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck -fn -j: %v\n%s", err, out)
 	}
-	jl := attach(t, crashJ, true)
+	jl := loopmnt.Attach(t, crashJ, true)
 	r := loopmnt.Must(t, crashF, "ro,journal_path="+jl)
 	got, err := os.ReadFile(filepath.Join(r.Dir, "data", "big-rescued"))
 	if err != nil {
@@ -89,20 +89,4 @@ func TestExternalJournalFrozen(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatal("the kernel reads different content")
 	}
-}
-
-// attach puts img on a loop device of its own for the rest of the test.
-func attach(t *testing.T, img string, ro bool) string {
-	t.Helper()
-	args := []string{"--find", "--show"}
-	if ro {
-		args = append(args, "--read-only")
-	}
-	out, err := exec.Command("losetup", append(args, img)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("losetup %s: %v\n%s", img, err, out)
-	}
-	loop := string(bytes.TrimSpace(out))
-	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
-	return loop
 }

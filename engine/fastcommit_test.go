@@ -252,14 +252,7 @@ func buildFCImage(t *testing.T, sc fcScenario) *fcImage {
 // valid fast commits.
 func fcMissingTags(t *testing.T, path string, want []uint16) []string {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := LoadFS(&fcMemDev{raw})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fsys, _ := loadMemFS(t, path)
 	have := map[uint16]bool{}
 	if fsys.Log != nil && fsys.Log.FastCommit != nil {
 		for _, tg := range fsys.Log.FastCommit.Replay() {
@@ -854,7 +847,8 @@ type fcArea struct {
 	blocks map[uint64][]byte
 }
 
-func loadFCArea(t testing.TB, path string) *fcArea {
+// loadMemFS loads a private in-memory copy of the image at path.
+func loadMemFS(t testing.TB, path string) (*FS, []byte) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -864,6 +858,12 @@ func loadFCArea(t testing.TB, path string) *fcArea {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fsys, raw
+}
+
+func loadFCArea(t testing.TB, path string) *fcArea {
+	t.Helper()
+	fsys, raw := loadMemFS(t, path)
 	a := &fcArea{img: raw, tags: fsys.Log.FastCommit.Replay(), phys: map[uint64]uint64{}, bs: int(fsys.bs), blocks: map[uint64][]byte{}}
 	for _, tg := range a.tags {
 		if _, ok := a.phys[tg.Block]; ok {

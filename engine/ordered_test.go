@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -20,20 +19,9 @@ var noJournalSkip = map[string]string{
 	"ext4-orphanfile-journal": "e2fsck rejects orphan_file without a journal (\"Superblock has orphan file without journal\")",
 }
 
-// noJournal derives a journal-less crash image from img: the journal
-// replayed by debugfs (which does not reap orphans), then removed with
-// tune2fs, as on a filesystem whose journal was dropped after the crash
-// (ext4 itself keeps no orphan list without a journal). The orphans stay
-// listed and the manifest still describes them.
+// noJournal is testfs.NoJournal: a journal-less copy of the fixture.
 func noJournal(t *testing.T, img *fixtures.Image) *fixtures.Image {
-	t.Helper()
-	p := testfs.Replayed(t, img)
-	if out, err := exec.Command("tune2fs", "-O", "^has_journal", p).CombinedOutput(); err != nil {
-		t.Fatalf("tune2fs -O ^has_journal: %v\n%s", err, out)
-	}
-	nj := *img
-	nj.Name, nj.Path = img.Name+"-nojournal", p
-	return &nj
+	return testfs.NoJournal(t, img)
 }
 
 func hasDirOrphans(img *fixtures.Image) bool {
@@ -64,20 +52,9 @@ func TestOrderedEveryFixture(t *testing.T) {
 }
 
 func orderedAll(t *testing.T, img *fixtures.Image) {
-	p := img.Copy(t)
-	plan, err := relinkImage(t, p, Request{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, plan, want := relinkAllFiles(t, img)
 	if !plan.Ordered {
 		t.Fatal("the plan for a journal-less filesystem is not ordered")
-	}
-	want := map[string]string{}
-	for _, r := range plan.Relinks {
-		want[strings.TrimPrefix(r.Path, "/")] = manifestOrphan(t, img, r.Inode).SHA256
-	}
-	if len(want) != countRelinkable(img) {
-		t.Fatalf("relinked %d files/symlinks, manifest has %d", len(want), countRelinkable(img))
 	}
 	if hasDirOrphans(img) {
 		fsckOnlyOrphans(t, p, img, want)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,8 +22,7 @@ var damageFixtures = []string{
 	"ext4-many-nojournal", "ext4-inline-nojournal",
 }
 
-// damageImage returns the fixture, or its journal-less copy: the journal
-// replayed by debugfs (which keeps the orphans) and removed by tune2fs.
+// damageImage returns the fixture, or its journal-less copy.
 func damageImage(t *testing.T, name string) *fixtures.Image {
 	t.Helper()
 	base, nj := strings.CutSuffix(name, "-nojournal")
@@ -32,13 +30,7 @@ func damageImage(t *testing.T, name string) *fixtures.Image {
 	if !nj {
 		return img
 	}
-	p := testfs.Replayed(t, img)
-	if out, err := exec.Command("tune2fs", "-O", "^has_journal", p).CombinedOutput(); err != nil {
-		t.Fatalf("tune2fs -O ^has_journal: %v\n%s", err, out)
-	}
-	c := *img
-	c.Name, c.Path = name, p
-	return &c
+	return testfs.NoJournal(t, img)
 }
 
 // damageRounds per fixture; EXT4RELINK_DAMAGE_ROUNDS raises it for a

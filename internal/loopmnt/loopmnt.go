@@ -33,15 +33,7 @@ type Mounted struct {
 // is unmounted at test cleanup unless Unmount was called.
 func Try(t testing.TB, img, opts string) (*Mounted, []byte, error) {
 	t.Helper()
-	args := []string{"--find", "--show"}
-	if slices.Contains(strings.Split(opts, ","), "ro") {
-		args = append(args, "--read-only")
-	}
-	out, err := exec.Command("losetup", append(args, img)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("losetup %s: %v\n%s", img, err, out)
-	}
-	m := &Mounted{Dir: t.TempDir(), Loop: string(bytes.TrimSpace(out)), t: t}
+	m := &Mounted{Dir: t.TempDir(), Loop: losetup(t, img, slices.Contains(strings.Split(opts, ","), "ro")), t: t}
 	margs := []string{"-t", "ext4"}
 	if opts != "" {
 		margs = append(margs, "-o", opts)
@@ -56,6 +48,28 @@ func Try(t testing.TB, img, opts string) (*Mounted, []byte, error) {
 		}
 	})
 	return m, nil, nil
+}
+
+// Attach puts img on a new loop device (read-only when ro) for the rest of
+// the test, e.g. an external journal device, and returns /dev/loopN.
+func Attach(t testing.TB, img string, ro bool) string {
+	t.Helper()
+	loop := losetup(t, img, ro)
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	return loop
+}
+
+func losetup(t testing.TB, img string, ro bool) string {
+	t.Helper()
+	args := []string{"--find", "--show"}
+	if ro {
+		args = append(args, "--read-only")
+	}
+	out, err := exec.Command("losetup", append(args, img)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup %s: %v\n%s", img, err, out)
+	}
+	return string(bytes.TrimSpace(out))
 }
 
 // Must is Try that fails the test when the kernel refuses the mount.

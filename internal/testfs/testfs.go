@@ -45,6 +45,22 @@ func Replayed(t testing.TB, img *fixtures.Image) string {
 	return p
 }
 
+// NoJournal returns a journal-less copy of the fixture: its journal
+// replayed by debugfs (which keeps the orphans), then removed by tune2fs,
+// as on a filesystem whose journal was dropped after the crash (ext4
+// itself keeps no orphan list without a journal). The orphans stay listed
+// and the manifest still describes them.
+func NoJournal(t testing.TB, img *fixtures.Image) *fixtures.Image {
+	t.Helper()
+	p := Replayed(t, img)
+	if out, err := exec.Command("tune2fs", "-O", "^has_journal", p).CombinedOutput(); err != nil {
+		t.Fatalf("tune2fs -O ^has_journal: %v\n%s", err, out)
+	}
+	nj := *img
+	nj.Name, nj.Path = img.Name+"-nojournal", p
+	return &nj
+}
+
 // ReadAt reads n bytes at byte offset off of the image file.
 func ReadAt(t testing.TB, img string, off int64, n int) []byte {
 	t.Helper()
