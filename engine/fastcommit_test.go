@@ -930,6 +930,16 @@ func (d *fcPatchDev) WriteAt([]byte, int64) (int, error) { return 0, errors.New(
 func (d *fcPatchDev) Sync() error                        { return nil }
 func (d *fcPatchDev) Size() int64                        { return int64(len(d.base)) }
 
+// last is the area's last record of kind tag.
+func (a *fcArea) last(tag uint16) (journal.FCTag, bool) {
+	for k := len(a.tags) - 1; k >= 0; k-- {
+		if a.tags[k].Tag == tag {
+			return a.tags[k], true
+		}
+	}
+	return journal.FCTag{}, false
+}
+
 func (a *fcArea) find(tag uint16) (journal.FCTag, bool) {
 	for _, tg := range a.tags {
 		if tg.Tag == tag {
@@ -1082,13 +1092,8 @@ func TestFastCommitFlipEveryByte(t *testing.T) {
 func TestFastCommitUninitGroups(t *testing.T) {
 	img := buildFCImage(t, fcScenarios[2])
 	a := loadFCArea(t, img.path)
-	var last journal.FCTag
-	for _, tg := range a.tags {
-		if tg.Tag == journal.FCTagInode {
-			last = tg
-		}
-	}
-	if last.Tag != journal.FCTagInode {
+	last, ok := a.last(journal.FCTagInode)
+	if !ok {
 		t.Fatal("the scenario's valid fast commits hold no INODE record")
 	}
 	sb := testfs.Superblock(t, img.path)

@@ -29,13 +29,8 @@ import (
 func TestStrandedByFastCommit(t *testing.T) {
 	fx := fixtures.Get(t, "ext4-fastcommit")
 	a := loadFCArea(t, fx.Path)
-	var last journal.FCTag
-	for _, tg := range a.tags {
-		if tg.Tag == journal.FCTagInode {
-			last = tg
-		}
-	}
-	if last.Tag != journal.FCTagInode {
+	last, ok := a.last(journal.FCTagInode)
+	if !ok {
 		t.Fatal("the fixture's fast commit has no INODE record")
 	}
 	orig, err := LoadFS(&fcMemDev{a.img})
