@@ -25,6 +25,10 @@ var (
 	// ErrInternal: a self-check of ext4relink's own result failed (a bug);
 	// nothing was written.
 	ErrInternal = errors.New("internal error")
+	// ErrReadOnlyDevice: a write was asked of a device that cannot be
+	// written (read-only block device or file). Always wrapped together
+	// with ErrDevice.
+	ErrReadOnlyDevice = errors.New("read-only device")
 )
 
 // Dev is what the engine reads and writes through. *Device implements it;
@@ -125,18 +129,65 @@ func (d *Device) open(mode Mode, excl bool) error {
 		if errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("%w: %s is in use (mounted, possibly in another mount namespace, or claimed by device-mapper, md or another program); unmount it first", ErrBusy, d.path)
 		}
-		return fmt.Errorf("%w: %v", ErrDevice, err)
+		return d.openError(err)
 	}
 	d.f = f
 	if err := d.lock(mode); err != nil {
 		f.Close()
 		return err
 	}
+	if mode == ReadWrite {
+		if err := d.checkWritable(); err != nil {
+			f.Close()
+			return err
+		}
+	}
 	if err := d.measure(); err != nil {
 		f.Close()
 		return err
 	}
 	return nil
+}
+
+// openError explains why opening failed: a read-only file or filesystem,
+// missing privileges, or anything else the kernel said.
+func (d *Device) openError(err error) error {
+	switch {
+	case errors.Is(err, unix.EROFS):
+		return d.readOnlyError("it lies on a read-only filesystem")
+	case (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && os.Geteuid() != 0:
+		return fmt.Errorf("%w: %v: ext4relink must run as root (sudo) to read a filesystem's raw blocks", ErrDevice, err)
+	case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
+		return d.readOnlyError(fmt.Sprintf("opening it for writing failed: %v (a read-only or immutable file?)", errors.Unwrap(err)))
+	}
+	return fmt.Errorf("%w: %v", ErrDevice, err)
+}
+
+// checkWritable refuses, before anything is read or written, a block
+// device the kernel has marked read-only (losetup -r, blockdev --setro,
+// write-protected media): opening it O_RDWR succeeds, but the first write
+// fails, and re-running could never finish the job.
+func (d *Device) checkWritable() error {
+	if !d.isBlock {
+		return nil
+	}
+	ro, err := unix.IoctlGetInt(int(d.f.Fd()), unix.BLKROGET)
+	if err != nil {
+		return fmt.Errorf("%w: BLKROGET on %s: %v", ErrDevice, d.path, err)
+	}
+	if ro != 0 {
+		return d.readOnlyError("the kernel has it marked read-only")
+	}
+	return nil
+}
+
+func (d *Device) readOnlyError(why string) error {
+	fix := fmt.Sprintf("make it writable first: 'blockdev --setrw %s' (a loop device attached with 'losetup -r' must be detached and attached again without -r; removable media may have a write-protect switch)", d.path)
+	if !d.isBlock {
+		fix = fmt.Sprintf("copy the image to a writable place, or make %s writable (chmod u+w, chattr -i, or remount its filesystem read-write)", d.path)
+	}
+	return fmt.Errorf("%w: %w: %s is read-only (%s); nothing was written. To relink, %s. Reading needs no write: 'ext4relink list' works as it is, and the data can be copied out with 'debugfs -c -R \"dump <INODE> /other/disk/file\" %s'",
+		ErrDevice, ErrReadOnlyDevice, d.path, why, fix, d.path)
 }
 
 func (d *Device) lock(mode Mode) error {

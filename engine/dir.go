@@ -146,7 +146,7 @@ func (p *Plan) Resolve(path string) (parent uint32, name []byte, existing uint32
 			return 0, nil, 0, err
 		}
 		if !found {
-			return 0, nil, 0, fmt.Errorf("%w: the parent directory /%s does not exist (create it first, e.g. mount later and move the file; or pick an existing directory such as /lost+found)", ErrRequest, strings.Join(parts[:i+1], "/"))
+			return 0, nil, 0, missingParent(parts, i)
 		}
 		cur = next
 	}
@@ -160,6 +160,21 @@ func (p *Plan) Resolve(path string) (parent uint32, name []byte, existing uint32
 	name = []byte(parts[len(parts)-1])
 	existing, _, err = p.lookup(d, name)
 	return cur, name, existing, err
+}
+
+// hostDirs are top-level names that are usually mount points on the host,
+// a sign that a --name was given as a path on this machine.
+var hostDirs = map[string]bool{"mnt": true, "media": true, "run": true, "target": true, "sysroot": true}
+
+// missingParent explains a --name whose directory parts[:i+1] does not
+// exist. It never suggests mounting: a mount frees the orphans.
+func missingParent(parts []string, i int) error {
+	msg := fmt.Sprintf("the parent directory /%s does not exist in this filesystem; pick a directory that exists: /lost+found always does (e.g. --name /lost+found/%s). "+
+		"Do not mount the filesystem to create one: any mount, even read-only, frees the orphans", strings.Join(parts[:i+1], "/"), parts[len(parts)-1])
+	if i == 0 && hostDirs[parts[0]] {
+		msg += fmt.Sprintf(". Note: the path is inside the filesystem, from its own root, not a path on this machine: if it is usually mounted at /%s, write the rest of the path", parts[0])
+	}
+	return fmt.Errorf("%w: %s", ErrRequest, msg)
 }
 
 // reason strips the FormatError wrapping for messages about user input.

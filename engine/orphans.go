@@ -8,6 +8,10 @@ import (
 	"github.com/ext4relink/ext4relink/super"
 )
 
+// SourceLinked is a Relinked's Source when the inode was on no list any
+// more: an earlier run had already linked it.
+const SourceLinked = "linked"
+
 // Orphan is one inode on the orphan list or in the orphan file.
 type Orphan struct {
 	Inode    uint32 `json:"inode"`

@@ -40,7 +40,7 @@ type Relinked struct {
 	Parent    uint32 `json:"parent"`
 	Type      string `json:"type"`
 	Size      uint64 `json:"size"`
-	Source    string `json:"source"` // chain or orphan_file
+	Source    string `json:"source"` // chain, orphan_file or stranded; "linked" when an earlier run had already linked it (AlreadyDone)
 	Position  int    `json:"position,omitempty"`
 	Slot      int    `json:"slot,omitempty"`
 	DirChange string `json:"dir_change"` // how the entry was added

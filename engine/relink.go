@@ -77,7 +77,7 @@ func (p *Plan) relinkOne(l *OrphanList, ino uint32, path string) error {
 	}
 	o, onList := findOrphan(l, ino)
 	if !onList {
-		return p.notAnOrphan(l, ino, path, existing == ino)
+		return p.notAnOrphan(l, ino, path, parent, existing == ino)
 	}
 	resumed, err := p.resumable(o, existing == ino, nil)
 	if err != nil {
@@ -249,7 +249,7 @@ func (p *Plan) checkInodeNumber(ino uint32) error {
 
 // notAnOrphan explains why an inode that is not on the orphan list cannot
 // be relinked, or accepts it when an earlier run already finished.
-func (p *Plan) notAnOrphan(l *OrphanList, ino uint32, path string, linkedHere bool) error {
+func (p *Plan) notAnOrphan(l *OrphanList, ino uint32, path string, parent uint32, linkedHere bool) error {
 	// A free inode may never have been written (all zeros, no valid
 	// checksum): ask its bitmap before reading it.
 	used, err := p.inodeInUse(ino)
@@ -265,7 +265,7 @@ func (p *Plan) notAnOrphan(l *OrphanList, ino uint32, path string, linkedHere bo
 	}
 	switch {
 	case linkedHere && in.LinksCount > 0:
-		r := Relinked{Inode: ino, Path: "/" + strings.Trim(path, "/"), Type: typeName(in), Size: in.Size(), AlreadyDone: true,
+		r := Relinked{Inode: ino, Path: "/" + strings.Trim(path, "/"), Parent: parent, Type: typeName(in), Size: in.Size(), Source: SourceLinked, AlreadyDone: true,
 			DirChange: "nothing to do: the name already links this inode and it is no longer an orphan"}
 		if in.Dtime != 0 {
 			// An ordered commit interrupted after the chain skipped the

@@ -29,8 +29,11 @@ func (a *app) demo(args []string) int {
 		*dir = d
 	}
 	img := filepath.Join(*dir, "demo.img")
+	if code := a.checkDemoDir(*dir, img); code != 0 {
+		return code
+	}
 	if err := demo.WriteImage(img); err != nil {
-		return a.fail(fmt.Errorf("unpacking the demo image: %w", err))
+		return a.fail(fmt.Errorf("%w: unpacking the demo image: %v", engine.ErrDevice, err))
 	}
 	m, err := demo.Manifest()
 	if err != nil {
@@ -38,7 +41,7 @@ func (a *app) demo(args []string) int {
 	}
 	fmt.Fprintf(a.stdout, "Demo image: %s\n%s.\n", img, m.Doc)
 	for _, o := range m.Orphans {
-		fmt.Fprintf(a.stdout, "  inode %d was %s (%d bytes, sha256 %.16s...)\n", o.Inode, o.Path, o.Size, o.SHA256)
+		fmt.Fprintf(a.stdout, "  inode %d was /%s (%d bytes, sha256 %.16s...)\n", o.Inode, o.Path, o.Size, o.SHA256)
 	}
 	fmt.Fprintf(a.stdout, "\n$ ext4relink list --dev %s\n", img)
 	if code := a.list([]string{"--dev", img}); code != exitOK {
@@ -59,6 +62,23 @@ func (a *app) demo(args []string) int {
 	}
 	ok := a.fsck(img)
 	return a.checkDemoFiles(img, m, ok)
+}
+
+// checkDemoDir refuses a --dir that does not exist (exit 2: the command
+// line names it) or that already holds a demo.img (exit 3: never
+// overwritten).
+func (a *app) checkDemoDir(dir, img string) int {
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return a.usageErr("--dir %s: %v; give an existing directory (or leave --dir out for a new temporary one)", dir, err)
+	case !st.IsDir():
+		return a.usageErr("--dir %s is not a directory", dir)
+	}
+	if _, err := os.Lstat(img); err == nil {
+		return a.fail(fmt.Errorf("%w: %s already exists and is never overwritten; remove it or choose another --dir", engine.ErrDevice, img))
+	}
+	return 0
 }
 
 // checkDemoFiles reads each relinked file back through ext4relink's own

@@ -51,7 +51,7 @@ func (a *app) printJournal(r *engine.JournalReport) {
 		for _, t := range r.Transactions {
 			commit := "none"
 			if t.Committed {
-				commit = t.CommitTime.UTC().Format("2006-01-02 15:04:05")
+				commit = localTime(t.CommitTime)
 			}
 			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\t%v\n", t.Sequence, t.Start, t.DataBlocks, t.Revokes, commit, t.Checksum, t.Replayed)
 		}

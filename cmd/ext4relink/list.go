@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ext4relink/ext4relink/engine"
 )
@@ -70,7 +71,7 @@ func (a *app) warnMounted(use engine.Use) {
 func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList) {
 	fmt.Fprintf(a.stdout, "%s: %d-byte blocks, %s\n", a.dev, fs.BlockSize(), journalSummary(fs))
 	if len(l.Orphans) == 0 {
-		fmt.Fprintln(a.stdout, "no orphans: nothing was deleted while open (or it was already cleaned up)")
+		fmt.Fprint(a.stdout, noOrphansHelp)
 		return
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -82,9 +83,15 @@ func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList) {
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%04o\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n",
 			o.Inode, where(o), o.Type, o.Mode, o.UID, o.GID, o.Size, o.Links, o.Blocks,
-			o.Mtime.UTC().Format("2006-01-02 15:04:05"), o.Ctime.UTC().Format("2006-01-02 15:04:05"), o.State)
+			localTime(o.Mtime), localTime(o.Ctime), o.State)
 	}
 	w.Flush()
+}
+
+// localTime prints a time as the user's clock shows it, with the zone's
+// offset so that it is never ambiguous (JSON has RFC 3339).
+func localTime(t time.Time) string {
+	return t.Local().Format("2006-01-02 15:04:05 -0700")
 }
 
 func where(o engine.Orphan) string {

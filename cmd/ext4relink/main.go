@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ext4relink/ext4relink/engine"
 	"github.com/ext4relink/ext4relink/super"
@@ -27,6 +28,7 @@ type app struct {
 	stdout, stderr io.Writer
 	dev            string
 	json           bool
+	flagSets       []*pflag.FlagSet // every flag set parsed, for tests
 }
 
 // run executes one command line and returns the exit status. It never
@@ -38,14 +40,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 			code = exitInternal
 		}
 	}()
-	a := &app{stdout: stdout, stderr: stderr}
-	cmd := ""
-	if len(args) > 0 {
-		switch args[0] {
-		case "list", "journal", "demo", "help", "relink":
-			cmd, args = args[0], args[1:]
-		}
-	}
+	a := &app{stdout: stdout, stderr: stderr, json: wantsJSON(args)}
+	cmd, args := splitCommand(args)
 	switch cmd {
 	case "help":
 		fmt.Fprint(stdout, usageText)
@@ -60,12 +56,57 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	return a.relink(args)
 }
 
+// commands are the command words. "relink" names the default command.
+var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true}
+
+// valueFlags are the flags (of any command) that take a value in the next
+// argument; a command word right after one of them is that value, not the
+// command. TestValueFlags keeps it in step with the flag sets.
+var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true}
+
+// splitCommand finds the command word: first, as documented, or after
+// flags ("ext4relink --dev X list"). Everything else stays in order.
+func splitCommand(args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") {
+			if name := strings.TrimLeft(a, "-"); valueFlags[name] && !strings.Contains(a, "=") {
+				i++
+			}
+			continue
+		}
+		if commands[a] {
+			rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+			return a, rest
+		}
+		break
+	}
+	return "", args
+}
+
+// wantsJSON reports whether --json was asked for, before the flags are
+// parsed, so that even a usage error is reported as JSON.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" || a == "--json=true" {
+			return true
+		}
+	}
+	return false
+}
+
 // flags builds a flag set with the options every command shares.
 func (a *app) flags(name string) *pflag.FlagSet {
 	fl := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	fl.StringVar(&a.dev, "dev", "", "block device or image file")
-	fl.BoolVar(&a.json, "json", false, "machine-readable output")
+	fl.BoolVar(&a.json, "json", a.json, "machine-readable output")
 	return fl
 }
 
@@ -73,6 +114,8 @@ func (a *app) flags(name string) *pflag.FlagSet {
 func (a *app) parse(fl *pflag.FlagSet, args []string, needDev bool) (int, bool) {
 	help := fl.BoolP("help", "h", false, "")
 	ver := fl.Bool("version", false, "")
+	singleValued(fl)
+	a.flagSets = append(a.flagSets, fl)
 	if err := fl.Parse(args); err != nil {
 		return a.usageErr("%v", err), false
 	}
@@ -93,14 +136,44 @@ func (a *app) parse(fl *pflag.FlagSet, args []string, needDev bool) (int, bool) 
 
 // usageErr reports bad usage as one line, like every other error.
 func (a *app) usageErr(format string, args ...any) int {
-	fmt.Fprintf(a.stderr, "ext4relink: "+format+" (see 'ext4relink --help')\n", args...)
-	return exitUsage
+	return a.report(fmt.Errorf(format+" (see 'ext4relink --help')", args...), exitUsage)
 }
 
 // fail prints err and maps it to an exit code.
 func (a *app) fail(err error) int {
+	return a.report(err, exitCode(err))
+}
+
+// errorReport is what --json prints on stdout for a refusal or failure.
+type errorReport struct {
+	Error     string `json:"error"`
+	ExitCode  int    `json:"exit_code"`
+	Structure string `json:"structure,omitempty"`
+	Block     *int64 `json:"block,omitempty"`
+	Offset    *int64 `json:"offset,omitempty"`
+}
+
+// report prints err on stderr and, with --json, as one JSON object on
+// stdout, naming the on-disk structure when a FormatError is behind it.
+func (a *app) report(err error, code int) int {
 	fmt.Fprintf(a.stderr, "ext4relink: %v\n", err)
-	return exitCode(err)
+	if a.json {
+		r := errorReport{Error: err.Error(), ExitCode: code}
+		var fe *super.FormatError
+		if errors.As(err, &fe) {
+			r.Structure = fe.Struct
+			if fe.Block != super.NoBlock {
+				b := int64(fe.Block)
+				r.Block = &b
+			}
+			if fe.Offset >= 0 {
+				o := fe.Offset
+				r.Offset = &o
+			}
+		}
+		a.printJSON(r)
+	}
+	return code
 }
 
 // exitCode maps the engine's sentinels to the documented exit codes.

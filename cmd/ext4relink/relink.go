@@ -30,6 +30,24 @@ type relinkReport struct {
 	Commit   string      `json:"commit"`
 	Verified bool        `json:"verified"`
 	Undo     *undoReport `json:"undo,omitempty"`
+	// Remaining are the orphans left on the list (with --dry-run: that
+	// would be left): e2fsck -n reports them, the next mount frees them.
+	Remaining []remainingOrphan `json:"remaining"`
+	// EarlierRelinks are inodes already linked as #INODE in the --all
+	// directory: what an earlier run relinked (only set when nothing was
+	// left to relink).
+	EarlierRelinks []uint32 `json:"earlier_relinks,omitempty"`
+}
+
+// remainingOrphan is one orphan a run leaves on the list.
+type remainingOrphan struct {
+	Inode    uint32 `json:"inode"`
+	Type     string `json:"type"`
+	Size     uint64 `json:"size"`
+	State    string `json:"state"`
+	Source   string `json:"source"`
+	Position int    `json:"position,omitempty"`
+	Slot     int    `json:"slot,omitempty"`
 }
 
 // undoReport says where --undo saved the old content of the blocks written.
@@ -41,7 +59,7 @@ type undoReport struct {
 func (a *app) relink(args []string) int {
 	fl := a.flags("relink")
 	var o relinkOpts
-	fl.Uint32Var(&o.ino, "inode", 0, "")
+	uint32Flag(fl, &o.ino, "inode", "")
 	fl.StringVar(&o.name, "name", "", "")
 	fl.BoolVar(&o.all, "all", false, "")
 	fl.StringVar(&o.into, "into", "", "")
@@ -65,6 +83,8 @@ func (o relinkOpts) check(a *app) int {
 		return a.usageErr("give --inode N and --name PATH (or --all); see 'ext4relink list --dev DEV' for the orphans")
 	case o.into != "" && !o.all:
 		return a.usageErr("--into only goes with --all")
+	case strings.Trim(o.name, "/") != "" && strings.HasSuffix(o.name, "/"):
+		return a.usageErr("--name %q ends in a slash: give the file's own name too, e.g. %s", o.name, strings.TrimRight(o.name, "/")+"/rescued")
 	}
 	return 0
 }
@@ -114,7 +134,17 @@ func (a *app) doRelink(o relinkOpts) int {
 	if err != nil {
 		return a.refuse(err, o.ino)
 	}
-	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal"}
+	if changes == nil {
+		changes = []engine.Change{}
+	}
+	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal",
+		Remaining: remaining(before, plan.Relinks)}
+	if rep.Relinked == nil {
+		rep.Relinked = []engine.Relinked{}
+	}
+	if o.all && len(rep.Relinked) == 0 {
+		rep.EarlierRelinks = fs.EarlierRelinks(o.into)
+	}
 	if plan.Ordered {
 		rep.Commit = "ordered"
 	}
@@ -179,7 +209,7 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 		fmt.Fprintf(w, "%s inode %d (%s, %d bytes, %s) as %s: %s.\n", verb, r.Inode, r.Type, r.Size, where(engine.Orphan{Source: r.Source, Position: r.Position, Slot: r.Slot}), r.Path, r.DirChange)
 	}
 	if len(rep.Relinked) == 0 {
-		fmt.Fprintln(w, "No orphan to relink: nothing was deleted while open (or an earlier run already relinked them all).")
+		a.printNothingToRelink(rep)
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "Skipped inode %d: %s.\n", s.Inode, s.Reason)
@@ -196,28 +226,84 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 		fmt.Fprintln(w, "Nothing was written (--dry-run).")
 		return
 	}
-	if rep.Commit == "ordered" {
+	switch {
+	case len(rep.Blocks) == 0:
+		fmt.Fprintln(w, "\nNothing needed writing: the device was not changed.")
+	case rep.Commit == "ordered":
 		fmt.Fprintf(w, "\nWrote %d blocks %s and verified the result.\n", len(rep.Blocks), how)
-	} else {
+	default:
 		fmt.Fprintf(w, "\nWrote %d blocks %s and verified the result; no journal recovery is pending.\n", len(rep.Blocks), how)
 	}
 	if u := rep.Undo; u != nil {
 		fmt.Fprintf(w, "Saved the old content of the %d device blocks this run changed to %s: 'e2undo %s %s' puts the device back exactly as it was, as long as nothing else has changed it since (e2undo refuses otherwise).\n", u.Blocks, u.File, u.File, a.dev)
 	}
+	a.printNext(rep)
+}
+
+// printNext says exactly what comes next. A mount is advised only when no
+// orphan is left: mounting (even read-only) frees every orphan still listed.
+func (a *app) printNext(rep relinkReport) {
+	w := a.stdout
+	if len(rep.Remaining) == 0 {
+		fmt.Fprintf(w, "Next: 'e2fsck -fn %s' should report nothing (no orphan is left); then mount it and copy the data somewhere safe.\n", a.dev)
+		return
+	}
+	fmt.Fprintf(w, "\n%d inode(s) remain on the orphan list:\n", len(rep.Remaining))
+	for _, o := range rep.Remaining {
+		fmt.Fprintf(w, "  inode %d: %s, %d bytes, %s, %s\n", o.Inode, o.Type, o.Size, where(engine.Orphan{Source: o.Source, Position: o.Position, Slot: o.Slot}), o.State)
+	}
+	fmt.Fprintf(w, `'e2fsck -fn %[1]s' will report them
+("Deleted inode %[2]d has zero dtime", block and inode bitmap differences,
+"Filesystem still has errors", exit 4): e2fsck -n never processes the orphan
+list, so it sees these inodes half-deleted. That is expected and says nothing
+about what was relinked. The next mount (even read-only) or 'e2fsck -p'/'-y'
+finishes the kernel's work: deleted-open and releasing inodes are freed for
+good, truncating ones truncated. To keep one, relink it first:
+  ext4relink --dev %[1]s --inode %[2]d --name PATH   (or --all)
+Mount only when you want none of them.
+`, a.dev, rep.Remaining[0].Inode)
+}
+
+// printNothingToRelink explains an --all run that found nothing to do,
+// claiming an earlier run only when the directory entries show one.
+func (a *app) printNothingToRelink(rep relinkReport) {
+	w := a.stdout
+	if n := len(rep.EarlierRelinks); n > 0 {
+		fmt.Fprintf(w, "No orphan to relink. %d inode(s) are already linked as #INODE in the --all directory, as an earlier run leaves them (e.g. #%d).\n", n, rep.EarlierRelinks[0])
+		return
+	}
+	if len(rep.Skipped) > 0 {
+		fmt.Fprintln(w, "No orphan that can be relinked:")
+		return
+	}
+	fmt.Fprint(w, noOrphansHelp)
+}
+
+// noOrphansHelp says what usually leaves no orphans behind.
+const noOrphansHelp = `No orphans: no inode on this filesystem is a file deleted while open.
+What usually causes that:
+  - the filesystem was mounted since the crash (even read-only: the kernel's
+    orphan cleanup runs at mount time when the device is writable);
+  - e2fsck ran (it frees every orphan; so does 'e2fsck -E journal_only');
+  - the process closed the file (or exited) before the crash or the copy:
+    the last close frees the inode at once.
+If the process still runs, the file is not lost: copy it now from
+/proc/PID/fd/N (find it with: ls -l /proc/*/fd | grep deleted).
+`
+
+// remaining lists the orphans a run leaves on the list.
+func remaining(before *engine.OrphanList, relinked []engine.Relinked) []remainingOrphan {
 	done := map[uint32]bool{}
-	for _, r := range rep.Relinked {
+	for _, r := range relinked {
 		done[r.Inode] = true
 	}
-	left := 0
+	out := []remainingOrphan{}
 	for _, o := range before.Orphans {
 		if !done[o.Inode] {
-			left++
+			out = append(out, remainingOrphan{Inode: o.Inode, Type: o.Type, Size: o.Size, State: o.State, Source: o.Source, Position: o.Position, Slot: o.Slot})
 		}
 	}
-	fmt.Fprintln(w, "Next: run 'e2fsck -fn "+a.dev+"' (it should report nothing), then mount and copy the data somewhere safe.")
-	if left > 0 {
-		fmt.Fprintf(w, "%d other orphan(s) remain; the next mount or fsck deletes them. Relink them first if you want them ('ext4relink list --dev %s').\n", left, a.dev)
-	}
+	return out
 }
 
 // refuse reports an error found before anything was written, saying so and,

@@ -69,7 +69,15 @@ func losetup(t testing.TB, img string, ro bool) string {
 	if err != nil {
 		t.Fatalf("losetup %s: %v\n%s", img, err, out)
 	}
-	return string(bytes.TrimSpace(out))
+	loop := string(bytes.TrimSpace(out))
+	if !ro {
+		// 'blockdev --setro' on a loop device outlives its detach: the
+		// next image attached there would be read-only. Clear it.
+		if out, err := exec.Command("blockdev", "--setrw", loop).CombinedOutput(); err != nil {
+			t.Fatalf("blockdev --setrw %s: %v\n%s", loop, err, out)
+		}
+	}
+	return loop
 }
 
 // Must is Try that fails the test when the kernel refuses the mount.
