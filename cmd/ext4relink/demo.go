@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/ext4relink/ext4relink/engine"
-	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/fixtures/demo"
+	"github.com/ext4relink/ext4relink/fixtures/manifest"
 )
 
 // demo unpacks the bundled crash image and runs the main job on it.
@@ -83,7 +83,7 @@ func (a *app) checkDemoDir(dir, img string) int {
 
 // checkDemoFiles reads each relinked file back through ext4relink's own
 // reader and compares its sha256 with the manifest.
-func (a *app) checkDemoFiles(img string, m *fixtures.Manifest, fsckOK bool) int {
+func (a *app) checkDemoFiles(img string, m *manifest.Manifest, fsckOK bool) int {
 	fs, dev, _, err := engine.OpenFS(img, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		return a.fail(err)
