@@ -114,6 +114,8 @@ func (a *app) flags(name string) *pflag.FlagSet {
 func (a *app) parse(fl *pflag.FlagSet, args []string, needDev bool) (int, bool) {
 	help := fl.BoolP("help", "h", false, "")
 	ver := fl.Bool("version", false, "")
+	man := fl.Bool("man", false, "") // the man page in roff, for go generate
+	fl.MarkHidden("man")
 	singleValued(fl)
 	a.flagSets = append(a.flagSets, fl)
 	if err := fl.Parse(args); err != nil {
@@ -125,6 +127,9 @@ func (a *app) parse(fl *pflag.FlagSet, args []string, needDev bool) (int, bool) 
 		return exitOK, false
 	case *ver:
 		fmt.Fprintf(a.stdout, "ext4relink %s\n", version)
+		return exitOK, false
+	case *man:
+		fmt.Fprint(a.stdout, renderMan(manual))
 		return exitOK, false
 	case fl.NArg() > 0:
 		return a.usageErr("unexpected argument %q", fl.Arg(0)), false

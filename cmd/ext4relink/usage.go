@@ -13,107 +13,126 @@ const (
 	exitVerify      = 8 // written, but the verification afterwards found a problem (see the message)
 )
 
-const usageText = `NAME
-    ext4relink - bring back files deleted while still open, by repairing ext4 offline
-
-SYNOPSIS
-    ext4relink --dev DEV --inode N --name PATH [--dry-run] [--json] [--undo FILE] [--allow-ro-mount]
-    ext4relink --dev DEV --all [--into DIR] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount]
-    ext4relink list --dev DEV [--json]
-    ext4relink journal --dev DEV [--json]
-    ext4relink demo [--dir DIR]
-    ext4relink help | --help | --version
-
-DESCRIPTION
-    When a file is deleted while a process still holds it open, ext4 keeps its
-    inode alive as an orphan: i_links_count 0, listed from the superblock's
-    s_last_orphan through each inode's i_dtime, or in the orphan_file. After a
-    crash or power cut the next mount, e2fsck, or even e2fsck -E journal_only
-    deletes every orphan. ext4relink, run on the unmounted filesystem BEFORE any
-    of those, gives the orphan a name again and takes it off the orphan list,
-    keeping bitmaps, counters and every checksum right.
-
-    It replays the jbd2 journal in memory first, so it sees what the kernel
-    would see, and validates every structure it relies on before the first
-    write; on any doubt it refuses, names the structure, and writes nothing.
-
-    Do NOT mount the filesystem, not even read-only, and do not run fsck before
-    ext4relink: a read-only mount still deletes orphans when the block device
-    is writable.
-
-COMMANDS
-    (default)   Relink orphan inode N as PATH (relative to the filesystem root;
-                a leading / is allowed). The parent directory must exist and
-                PATH must not, unless it already names inode N: then an earlier,
-                interrupted run is completed. Re-running is always safe.
-                With --all, every deleted-open orphan is relinked into DIR
-                (default /lost+found) as #INODE.
-    list        List every orphan: from the superblock chain (with its position)
-                and from the orphan file (with its slot), as the replayed journal
-                shows them, plus "stranded" ones a fast-commit replay cut off
-                the chain (which the kernel and e2fsck would free). STATE is deleted-open (what ext4relink brings back),
-                truncating (links > 0: a truncate was in progress) or releasing
-                (the kernel had begun freeing it: i_size already cut); the last
-                two are never touched. Never writes.
-    journal     Show the journal's transactions as recovery would replay them:
-                sequence, blocks, revokes, checksum state. Never writes.
-    demo        Unpack the bundled crash image (a database file and a log that
-                were deleted while open, captured after sync), list its orphans
-                and relink them, then check the result with e2fsck -fn when it
-                is installed. Writes only the demo image (in DIR, default a new
-                temporary directory).
-
-OPTIONS
-    --dev DEV           block device or image file holding the filesystem
-    --inode N           the orphan's inode number (see: ext4relink list, or
-                        ls -l /proc/PID/fd | grep deleted, then stat -L)
-    --name PATH         the new name, inside the filesystem
-    --all               relink every deleted-open orphan
-    --into DIR          directory for --all (default /lost+found)
-    --dry-run           print the plan (every block to be written and the fields
-                        that change) and write nothing
-    --json              machine-readable output on stdout
-    --undo FILE         before changing any block, save its old content to FILE
-                        (a new file: an existing one is never overwritten) in the
-                        e2fsprogs undo format; 'e2undo FILE DEV' puts the device
-                        back exactly, as long as nothing else changed it since
-                        (e2undo refuses otherwise). With --dry-run no file is made
-    --allow-ro-mount    write although the filesystem is mounted read-only. The
-                        kernel's cached view then goes stale: reboot afterwards and
-                        never remount it read-write before that
-    -h, --help          this text
-    --version           print the version
-
-SAFETY
-    The device is opened with O_EXCL (block devices) or an exclusive lock (image
-    files); a device mounted read-write is always refused. All changes of one run
-    go into one journal transaction that is committed before any block is
-    written in place, so a crash at any moment leaves either the old state (run
-    the same command again) or the new one. A filesystem without an internal
-    journal (none, or an external journal device with nothing to recover) is
-    written in four flushed steps instead: the link count first (the orphan
-    stays listed), then the directory entry, then the orphan list; a crash
-    between steps loses nothing and the same command finishes the job. There,
-    a name that needs a new directory block, and directory orphans, are
-    refused.
-
-EXIT STATUS
-    0   success
-    1   internal error (a bug; please report it with the message)
-    2   usage error
-    3   device error: cannot open, read or write DEV
-    4   device busy: mounted, attached to a loop device, or held by another program
-    5   refused: an on-disk structure is corrupt or fails its checksum (named in
-        the message); nothing was written
-    6   refused: a valid feature or structure ext4relink does not support (named
-        in the message); nothing was written
-    7   refused: the request cannot be done (not an orphan, name exists, parent
-        is not a directory, ...); nothing was written
-    8   written, but verification afterwards failed (the message says what)
-
-EXAMPLES
-    ext4relink list --dev /dev/mapper/vg-root
-    ext4relink --dev /dev/mapper/vg-root --inode 1573596 --name /home/me/rescued.iso --dry-run
-    ext4relink --dev /dev/mapper/vg-root --inode 1573596 --name /home/me/rescued.iso
-    ext4relink --dev disk.img --all --into /lost+found --json
-`
+// manual is the one source of --help and of the man page ext4relink.8
+// (rendered by manual.go). After changing it, run
+// "go generate ./cmd/ext4relink" to rewrite ext4relink.8; a test fails
+// until the page matches. Text is reflowed: break lines anywhere.
+var manual = []section{
+	{"NAME", []block{
+		para("ext4relink - bring back files deleted while still open, by repairing ext4 offline"),
+	}},
+	{"SYNOPSIS", []block{synopsis{
+		"ext4relink [relink] --dev DEV --inode N --name PATH [--dry-run] [--json] [--undo FILE] [--allow-ro-mount]",
+		"ext4relink [relink] --dev DEV --all [--into DIR] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount]",
+		"ext4relink list --dev DEV [--json]",
+		"ext4relink journal --dev DEV [--json]",
+		"ext4relink demo [--dir DIR]",
+		"ext4relink help | --help | --version",
+	}}},
+	{"DESCRIPTION", []block{
+		para(`FIRST: IF THE PROCESS THAT HOLDS THE FILE IS STILL RUNNING, the file is
+		not lost yet. Do not kill that process and do not shut the machine down
+		cleanly: closing the last descriptor frees the inode at once, and nothing,
+		not ext4relink either, can bring it back. Copy the file out now, through
+		the descriptor the process holds (as root):`),
+		code{
+			`find /proc/[0-9]*/fd -lname '*(deleted)' -printf '%p -> %l\n'`,
+			"cp /proc/PID/fd/N /path/to/rescued",
+		},
+		para(`ext4relink is for what is left after a crash or power cut, when no
+		process holds the file any more.`),
+		para(`When a file is deleted while a process still holds it open, ext4 keeps its
+		inode alive as an orphan: i_links_count 0, listed from the superblock's
+		s_last_orphan through each inode's i_dtime, or in the orphan_file. After a
+		crash or power cut the next mount, e2fsck, or even e2fsck -E journal_only
+		deletes every orphan. ext4relink, run on the unmounted filesystem BEFORE any
+		of those, gives the orphan a name again and takes it off the orphan list,
+		keeping bitmaps, counters and every checksum right.`),
+		para(`It replays the jbd2 journal in memory first, so it sees what the kernel
+		would see, and validates every structure it relies on before the first
+		write; on any doubt it refuses, names the structure, and writes nothing.`),
+		para(`Do NOT mount the filesystem, not even read-only, and do not run fsck before
+		ext4relink: a read-only mount still deletes orphans when the block device
+		is writable.`),
+	}},
+	{"COMMANDS", []block{defs{
+		{"[relink]", `The default command: "ext4relink relink --dev ..." is the same as
+			"ext4relink --dev ...". Relink orphan inode N as PATH (relative to the
+			filesystem root; a leading / is allowed). The parent directory must exist and
+			PATH must not, unless it already names inode N: then an earlier,
+			interrupted run is completed. Re-running is always safe.
+			With --all, every deleted-open orphan is relinked into DIR
+			(default /lost+found) as #INODE, e.g. #14. Quote such names in a
+			shell ('#14'): a word that starts with # begins a comment.`},
+		{"list", `List every orphan: from the superblock chain (with its position)
+			and from the orphan file (with its slot), as the replayed journal
+			shows them, plus "stranded" ones a fast-commit replay cut off
+			the chain (which the kernel and e2fsck would free). STATE is deleted-open (what ext4relink brings back),
+			truncating (links > 0: a truncate was in progress) or releasing
+			(the kernel had begun freeing it: i_size already cut); the last
+			two are never touched. Never writes.`},
+		{"journal", `Show the journal's transactions as recovery would replay them:
+			sequence, blocks, revokes, checksum state. Never writes.`},
+		{"demo", `Unpack the bundled crash image (a database file and a log that
+			were deleted while open, captured after sync), list its orphans
+			and relink them, then check the result with e2fsck -fn when it
+			is installed. Writes only the demo image (in DIR, default a new
+			temporary directory).`},
+	}}},
+	// One entry per option: {"--name ARG", "description"}.
+	{"OPTIONS", []block{defs{
+		{"--dev DEV", "block device or image file holding the filesystem"},
+		{"--inode N", `the orphan's inode number (see: ext4relink list, or
+			'ls -l /proc/PID/fd | grep deleted', then 'stat -L')`},
+		{"--name PATH", "the new name, inside the filesystem"},
+		{"--all", "relink every deleted-open orphan"},
+		{"--into DIR", `directory for --all (default /lost+found); the names are
+			#INODE, to be quoted in a shell ('#14')`},
+		{"--dry-run", `print the plan (every block to be written and the fields
+			that change) and write nothing`},
+		{"--json", "machine-readable output on stdout"},
+		{"--undo FILE", `before changing any block, save its old content to FILE
+			(a new file: an existing one is never overwritten) in the
+			e2fsprogs undo format; 'e2undo FILE DEV' puts the device
+			back exactly, as long as nothing else changed it since
+			(e2undo refuses otherwise). With --dry-run no file is made`},
+		{"--allow-ro-mount", `write although the filesystem is mounted read-only. The
+			kernel's cached view then goes stale: reboot afterwards and
+			never remount it read-write before that`},
+		{"-h, --help", "this text"},
+		{"--version", "print the version, the VCS revision and the Go version it was built with"},
+	}}},
+	{"SAFETY", []block{
+		para(`The device is opened with O_EXCL (block devices) or an exclusive lock (image
+		files); a device mounted read-write is always refused. All changes of one run
+		go into one journal transaction that is committed before any block is
+		written in place, so a crash at any moment leaves either the old state (run
+		the same command again) or the new one. A filesystem without an internal
+		journal (none, or an external journal device with nothing to recover) is
+		written in four flushed steps instead: the link count first (the orphan
+		stays listed), then the directory entry, then the orphan list; a crash
+		between steps loses nothing and the same command finishes the job. There,
+		a name that needs a new directory block, and directory orphans, are
+		refused.`),
+	}},
+	{"EXIT STATUS", []block{defs{
+		{"0", "success"},
+		{"1", "internal error (a bug; please report it with the message)"},
+		{"2", "usage error"},
+		{"3", "device error: cannot open, read or write DEV"},
+		{"4", "device busy: mounted, attached to a loop device, or held by another program"},
+		{"5", `refused: an on-disk structure is corrupt or fails its checksum (named in
+			the message); nothing was written`},
+		{"6", `refused: a valid feature or structure ext4relink does not support (named
+			in the message); nothing was written`},
+		{"7", `refused: the request cannot be done (not an orphan, name exists, parent
+			is not a directory, ...); nothing was written`},
+		{"8", "written, but verification afterwards failed (the message says what)"},
+	}}},
+	{"EXAMPLES", []block{code{
+		"ext4relink list --dev /dev/mapper/vg-root",
+		"ext4relink --dev /dev/mapper/vg-root --inode 1573596 --name /home/me/rescued.iso --dry-run",
+		"ext4relink --dev /dev/mapper/vg-root --inode 1573596 --name /home/me/rescued.iso",
+		"ext4relink --dev disk.img --all --into /lost+found --json",
+	}}},
+}
