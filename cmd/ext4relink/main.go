@@ -126,7 +126,7 @@ func (a *app) parse(fl *pflag.FlagSet, args []string, needDev bool) (int, bool) 
 		fmt.Fprint(a.stdout, usageText)
 		return exitOK, false
 	case *ver:
-		fmt.Fprintf(a.stdout, "ext4relink %s\n", version)
+		fmt.Fprintln(a.stdout, versionLine())
 		return exitOK, false
 	case *man:
 		fmt.Fprint(a.stdout, renderMan(manual))
