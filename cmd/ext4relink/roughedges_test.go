@@ -367,3 +367,39 @@ func TestNonRootMessage(t *testing.T) {
 		t.Fatalf("exit %v: %s", cmd.ProcessState, out)
 	}
 }
+
+// TestREADMEDemoExcerpt keeps the README's excerpt of the demo's output
+// true: every output line it quotes is printed by the demo.
+func TestREADMEDemoExcerpt(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "ext4relink on the same image")
+	if start < 0 {
+		t.Fatal("README has no demo excerpt")
+	}
+	block := text[start:]
+	block = block[strings.Index(block, "```text")+len("```text"):]
+	block = block[:strings.Index(block, "```")]
+	dir := t.TempDir()
+	code, out, errs := runCLI("demo", "--dir", dir)
+	if code != exitOK {
+		t.Fatalf("demo: exit %d: %s", code, errs)
+	}
+	out = strings.ReplaceAll(out, dir+"/", "")
+	checked := 0
+	for _, line := range strings.Split(block, "\n") {
+		if line == "" || line == "..." || strings.HasPrefix(line, "$ ") || strings.HasSuffix(line, "...") {
+			continue
+		}
+		checked++
+		if !strings.Contains(out, line) {
+			t.Errorf("the README quotes a line the demo does not print:\n%s", line)
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("only %d lines checked", checked)
+	}
+}

@@ -80,17 +80,28 @@ var manual = []section{
 			temporary directory).`},
 	}}},
 	// One entry per option: {"--name ARG", "description"}.
-	{"OPTIONS", []block{defs{
+	{"OPTIONS", []block{para(`Flags may come before or after the command word; a flag that
+		takes a value is given once. Numbers are decimal.`), defs{
 		{"--dev DEV", "block device or image file holding the filesystem"},
-		{"--inode N", `the orphan's inode number (see: ext4relink list, or
-			'ls -l /proc/PID/fd | grep deleted', then 'stat -L')`},
-		{"--name PATH", "the new name, inside the filesystem"},
+		{"--inode N", `the orphan's inode number, in decimal as ls -i, stat,
+			debugfs and e2fsck print it (debugfs' <N> form is accepted; a
+			leading zero, 0x or a sign is a usage error). See ext4relink list,
+			or 'ls -l /proc/PID/fd | grep deleted', then 'stat -L'`},
+		{"--name PATH", `the new name, inside the filesystem: from the filesystem's
+			own root, not from where it is usually mounted (for a filesystem
+			mounted at /mnt/data, /mnt/data/x is /x). Its directory must
+			exist; /lost+found always does. A PATH ending in / is refused`},
 		{"--all", "relink every deleted-open orphan"},
 		{"--into DIR", `directory for --all (default /lost+found); the names are
 			#INODE, to be quoted in a shell ('#14')`},
 		{"--dry-run", `print the plan (every block to be written and the fields
 			that change) and write nothing`},
-		{"--json", "machine-readable output on stdout"},
+		{"--json", `machine-readable output on stdout. A refusal or failure is
+			one object too: "error" (the message), "exit_code", and, when an
+			on-disk structure is at fault, "structure", "block" and "offset"
+			(inside that block; without a block, inside the device); the
+			message also goes to stderr. A relink's object lists, in
+			"remaining", the orphans it leaves on the list`},
 		{"--undo FILE", `before changing any block, save its old content to FILE
 			(a new file: an existing one is never overwritten) in the
 			e2fsprogs undo format; 'e2undo FILE DEV' puts the device
@@ -103,6 +114,10 @@ var manual = []section{
 		{"--version", "print the version, the VCS revision and the Go version it was built with"},
 	}}},
 	{"SAFETY", []block{
+		para(`After a relink that leaves other orphans on the list, e2fsck -n reports
+		them ("Deleted inode N has zero dtime", bitmap differences, exit 4): it
+		never processes the orphan list. The next mount, even read-only, or
+		e2fsck -p/-y frees them for good: relink every file you want first.`),
 		para(`The device is opened with O_EXCL (block devices) or an exclusive lock (image
 		files); a device mounted read-write is always refused. All changes of one run
 		go into one journal transaction that is committed before any block is
@@ -119,7 +134,9 @@ var manual = []section{
 		{"0", "success"},
 		{"1", "internal error (a bug; please report it with the message)"},
 		{"2", "usage error"},
-		{"3", "device error: cannot open, read or write DEV"},
+		{"3", `device error: cannot open, read or write DEV; also a device that is
+			read-only (losetup -r, blockdev --setro, a write-protect switch),
+			refused before anything is written, and running without root`},
 		{"4", "device busy: mounted, attached to a loop device, or held by another program"},
 		{"5", `refused: an on-disk structure is corrupt or fails its checksum (named in
 			the message); nothing was written`},
