@@ -45,14 +45,17 @@ func blockStats(sb *super.Superblock, g *Group, blk uint64, delta int) error {
 	if delta > 0 && free == 0 {
 		return super.Errorf(super.ErrCorrupt, "group descriptor "+fmt.Sprint(g.Num), super.NoBlock, -1, "free block count is 0 but the bitmap has a free bit")
 	}
+	// The group counts clusters, the superblock blocks (as e2fsprogs'
+	// ext2fs_block_alloc_stats2 multiplies by the cluster ratio).
+	perCluster := uint64(1) << sb.ClusterBits()
 	if delta > 0 {
 		Set(g.BlockBitmap, bit)
 		g.Desc.SetFreeBlocksCount(free - 1)
-		sb.SetFreeBlocksCount(sb.FreeBlocksCount() - 1)
+		sb.SetFreeBlocksCount(sb.FreeBlocksCount() - perCluster)
 	} else {
 		Clear(g.BlockBitmap, bit)
 		g.Desc.SetFreeBlocksCount(free + 1)
-		sb.SetFreeBlocksCount(sb.FreeBlocksCount() + 1)
+		sb.SetFreeBlocksCount(sb.FreeBlocksCount() + perCluster)
 	}
 	SetBlockBitmapChecksum(sb, g.Desc, g.BlockBitmap)
 	g.Desc.SetChecksum(sb, uint32(g.Num))

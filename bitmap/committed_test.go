@@ -93,8 +93,16 @@ func TestCommittedGroups(t *testing.T) {
 			if !ok {
 				t.Fatal("no free block in group 0")
 			}
+			sbFree, gdFree := c.sb.FreeBlocksCount(), c.gd.FreeBlocksCount()
 			if err := AllocBlock(c.sb, g, blk); err != nil {
 				t.Fatal(err)
+			}
+			// The group counts clusters, the superblock blocks.
+			if got, want := sbFree-c.sb.FreeBlocksCount(), uint64(1)<<c.sb.ClusterBits(); got != want {
+				t.Fatalf("superblock free blocks fell by %d, want %d (one cluster)", got, want)
+			}
+			if gdFree-c.gd.FreeBlocksCount() != 1 {
+				t.Fatalf("group free count fell by %d clusters, want 1", gdFree-c.gd.FreeBlocksCount())
 			}
 			if err := AllocBlock(c.sb, g, blk); err == nil {
 				t.Fatal("double allocation accepted")
