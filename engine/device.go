@@ -6,39 +6,27 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"golang.org/x/sys/unix"
 )
 
-// Sentinel errors about the device and the request, mapped to exit codes by the CLI.
+// Sentinel errors about the device and the request, mapped to exit codes
+// by the CLI; they live in devio so that every layer can return them.
 var (
-	// ErrDevice: the device cannot be opened or read as asked.
-	ErrDevice = errors.New("device error")
-	// ErrBusy: the device is mounted or otherwise in use.
-	ErrBusy = errors.New("device busy")
-	// ErrRequest: the request itself is invalid (bad name, not an orphan, ...).
-	ErrRequest = errors.New("invalid request")
-	// ErrInternal: a self-check of ext4relink's own result failed (a bug);
-	// nothing was written.
-	ErrInternal = errors.New("internal error")
-	// ErrReadOnlyDevice: a write was asked of a device that cannot be
-	// written (read-only block device or file). Always wrapped together
-	// with ErrDevice.
-	ErrReadOnlyDevice = errors.New("read-only device")
+	ErrDevice         = devio.ErrDevice
+	ErrBusy           = devio.ErrBusy
+	ErrRequest        = devio.ErrRequest
+	ErrInternal       = devio.ErrInternal
+	ErrReadOnlyDevice = devio.ErrReadOnlyDevice
 )
 
 // Dev is what the engine reads and writes through. *Device implements it;
 // tests wrap it to record or cut off writes.
-type Dev interface {
-	io.ReaderAt
-	io.WriterAt
-	Sync() error
-	Size() int64
-}
+type Dev = devio.Dev
 
 // Mode says how a device is opened.
 type Mode int

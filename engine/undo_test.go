@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	undofile "github.com/ext4relink/ext4relink/internal/undo"
 	"github.com/ext4relink/ext4relink/super"
 )
 
@@ -87,7 +87,7 @@ type countDev struct {
 
 func (c *countDev) WriteAt(p []byte, off int64) (int, error) {
 	c.n++
-	if overlapsSuper(off, len(p)) {
+	if undofile.OverlapsSuper(off, len(p)) {
 		cur := make([]byte, super.Size)
 		if _, err := c.Dev.ReadAt(cur, super.Offset); err != nil {
 			return 0, err
@@ -101,9 +101,9 @@ func (c *countDev) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // undoRun relinks on img as the CLI does, with the undo file in between:
-// Device <- below <- UndoDev <- above <- engine. It returns the UndoDev
+// Device <- below <- undofile.Dev <- above <- engine. It returns the undofile.Dev
 // (not closed: the caller decides whether the run "crashed") and the plan.
-func undoRun(t *testing.T, img, undo string, req Request, below, above func(Dev) Dev) (*UndoDev, *Plan, error) {
+func undoRun(t *testing.T, img, undo string, req Request, below, above func(Dev) Dev) (*undofile.Dev, *Plan, error) {
 	t.Helper()
 	dev, _, err := Open(img, Options{Mode: ReadWrite})
 	if err != nil {
@@ -140,29 +140,26 @@ func undoRun(t *testing.T, img, undo string, req Request, below, above func(Dev)
 	return u, p, Verify(top, p, before)
 }
 
-// abandon drops the undo file the way a crash would: no Close, no last header.
-func (u *UndoDev) abandon() { u.f.Close() }
-
 // readUndo parses an undo file with our own decoder and returns its header
 // and keys in file order, checking every key block and data CRC, and that
 // the superblock copy (magic inverted) is the superblock of the image dev.
-func readUndo(t *testing.T, path, dev string) (*UndoHeader, []UndoKey) {
+func readUndo(t *testing.T, path, dev string) (*undofile.Header, []undofile.Key) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := DecodeUndoHeader(b)
+	h, err := undofile.DecodeHeader(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bs := int(h.BlockSize)
-	kpb := undoKeysPerBlock(h.BlockSize)
-	var keys []UndoKey
+	kpb := undofile.KeysPerBlock(h.BlockSize)
+	var keys []undofile.Key
 	blk := int(h.KeyOffset)
 	for i := 0; i < int(h.NumKeys); i += kpb {
 		n := min(kpb, int(h.NumKeys)-i)
-		kb, err := decodeKeyBlock(b[blk*bs:(blk+1)*bs], n)
+		kb, err := undofile.DecodeKeyBlock(b[blk*bs:(blk+1)*bs], n)
 		if err != nil {
 			t.Fatalf("key block at %d: %v", blk, err)
 		}
@@ -177,8 +174,8 @@ func readUndo(t *testing.T, path, dev string) (*UndoHeader, []UndoKey) {
 		keys = append(keys, kb...)
 	}
 	sb := append([]byte(nil), b[int(h.SuperOffset)*bs:int(h.SuperOffset)*bs+super.Size]...)
-	sb[undoMagicOffset] ^= 0xFF
-	sb[undoMagicOffset+1] ^= 0xFF
+	sb[undofile.SuperMagicOffset] ^= 0xFF
+	sb[undofile.SuperMagicOffset+1] ^= 0xFF
 	if c := super.Crc32c(^uint32(0), sb); c != h.SBCrc {
 		t.Fatalf("sb_crc %#x, computed %#x", h.SBCrc, c)
 	}
@@ -248,10 +245,10 @@ func TestUndoRestoresExactly(t *testing.T) {
 			}
 
 			h, keys := readUndo(t, undo, p)
-			if raw, _ := os.ReadFile(undo); !bytes.Equal(raw[int(h.SuperOffset)*int(h.BlockSize)+undoMagicOffset:][:2], []byte{0xAC, 0x10}) {
+			if raw, _ := os.ReadFile(undo); !bytes.Equal(raw[int(h.SuperOffset)*int(h.BlockSize)+undofile.SuperMagicOffset:][:2], []byte{0xAC, 0x10}) {
 				t.Fatal("the superblock copy does not carry the inverted ext4 magic (ac 10)")
 			}
-			if h.State&undoStateFinished == 0 || h.BlockSize != u.BlockSize() || h.FSBlockSize != u.BlockSize() {
+			if h.State&undofile.StateFinished == 0 || h.BlockSize != u.BlockSize() || h.FSBlockSize != u.BlockSize() {
 				t.Fatalf("header %+v", h)
 			}
 			var got []uint64
@@ -293,7 +290,7 @@ func TestUndoRestoresExactly(t *testing.T) {
 }
 
 // TestUndoAfterCrash cuts the run off after k device writes, for every k,
-// in two places: above the UndoDev (a power cut between two writes: the
+// in two places: above the undofile.Dev (a power cut between two writes: the
 // k+1st never reaches the undo layer) and below it (the device refuses the
 // k+1st write after its old content was saved). The undo file is never
 // closed. e2undo must bring back the original exactly each time.
@@ -310,7 +307,7 @@ func TestUndoAfterCrash(t *testing.T) {
 					undo := filepath.Join(t.TempDir(), fmt.Sprintf("cut-%d-%s.e2undo", k, where))
 					cut := &cutDev{left: k}
 					wrap := func(d Dev) Dev { cut.Dev = d; return cut }
-					var u *UndoDev
+					var u *undofile.Dev
 					var err error
 					if where == "above" {
 						u, _, err = undoRun(t, p, undo, Request{All: true}, nil, wrap)
@@ -320,7 +317,7 @@ func TestUndoAfterCrash(t *testing.T) {
 					if !errors.Is(err, errCut) {
 						t.Fatalf("k=%d %s: the run did not stop at the cut: %v", k, where, err)
 					}
-					u.abandon()
+					u.Abandon()
 					e2undoExact(t, undo, p, orig)
 					os.Remove(p)
 				}
@@ -383,7 +380,7 @@ func (s *snapDev) snap(tag string) (string, string) {
 // always restores exactly. Before it lands, it restores exactly unless the
 // write changes the superblock: then the undo file already records the new
 // superblock and e2undo refuses without writing anything (the one window
-// the format cannot close; see UndoDev); e2undo -f then restores every
+// the format cannot close; see undofile.Dev); e2undo -f then restores every
 // block and marks the filesystem for fsck, changing only superblock and
 // group descriptor copies.
 func TestUndoPowerCutAtEachWrite(t *testing.T) {
@@ -473,7 +470,7 @@ func onlyFsckMarks(t *testing.T, want, got string) {
 }
 
 // TestUndoUnalignedWrites writes odd-sized, odd-offset chunks through the
-// UndoDev onto a freshly made filesystem whose device ends in a partial
+// undofile.Dev onto a freshly made filesystem whose device ends in a partial
 // block, including bytes of the superblock and the device's last byte.
 func TestUndoUnalignedWrites(t *testing.T) {
 	for _, bs := range []int{1024, 4096} {
@@ -539,10 +536,10 @@ func TestUndoUnalignedWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			h, keys := readUndo(t, undo, img)
-			if kpb := undoKeysPerBlock(h.BlockSize); len(keys) <= kpb {
+			if kpb := undofile.KeysPerBlock(h.BlockSize); len(keys) <= kpb {
 				t.Fatalf("only %d keys: the test should fill more than one key block (%d keys)", len(keys), kpb)
 			}
-			last := keys[slices.IndexFunc(keys, func(k UndoKey) bool { return k.FSBlock == uint64(size)/uint64(bs) })]
+			last := keys[slices.IndexFunc(keys, func(k undofile.Key) bool { return k.FSBlock == uint64(size)/uint64(bs) })]
 			if last.Size != uint32(size%int64(bs)) {
 				t.Fatalf("the partial last block was saved with %d bytes, want %d", last.Size, size%int64(bs))
 			}
@@ -645,7 +642,7 @@ func TestUndoStateFinishedMatters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := DecodeUndoHeader(b)
+	h, err := undofile.DecodeHeader(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -661,26 +658,4 @@ func TestUndoStateFinishedMatters(t *testing.T) {
 	if fileSHA(t, p) == orig {
 		t.Log("e2undo restored an unfinished file exactly: the finished state is no longer needed for exactness")
 	}
-}
-
-// FuzzUndoDecode: the undo header and key block decoders never panic, and
-// a header that decodes encodes back to the same bytes.
-func FuzzUndoDecode(f *testing.F) {
-	h := UndoHeader{NumKeys: 2, SuperOffset: 1, KeyOffset: 3, BlockSize: 1024, FSBlockSize: 1024, State: undoStateFinished}
-	copy(h.Magic[:], undoMagic)
-	f.Add(h.Encode(), 2)
-	f.Add(encodeKeyBlock(1024, []UndoKey{{FSBlock: 1, Crc: 7, Size: 1024}, {FSBlock: 9, Crc: 8, Size: 1024}}), 2)
-	f.Add([]byte{}, -1)
-	f.Fuzz(func(t *testing.T, b []byte, n int) {
-		if h, err := DecodeUndoHeader(b); err == nil && !bytes.Equal(h.Encode(), b[:undoHeaderSize]) {
-			t.Fatal("header does not encode back to its bytes")
-		}
-		keys, err := decodeKeyBlock(b, n)
-		if err == nil && len(keys) != n {
-			t.Fatalf("%d keys, asked for %d", len(keys), n)
-		}
-		if err == nil && n == undoKeysPerBlock(uint32(len(b))) && len(b)%undoKeySize == 0 && binary.LittleEndian.Uint64(b[8:]) == 0 && !bytes.Equal(encodeKeyBlock(uint32(len(b)), keys), b) {
-			t.Fatal("a full key block does not encode back to its bytes")
-		}
-	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/engine"
+	"github.com/ext4relink/ext4relink/internal/undo"
 )
 
 type relinkOpts struct {
@@ -98,7 +99,7 @@ func (a *app) doRelink(o relinkOpts) int {
 	var (
 		fs   *engine.FS
 		dev  *engine.Device
-		undo *engine.UndoDev
+		undo *undo.Dev
 		err  error
 	)
 	if o.undo != "" && !o.dryRun {
@@ -183,7 +184,7 @@ func (a *app) doRelink(o relinkOpts) int {
 // dropUndo closes the undo file after a failed run: it is removed when the
 // device was never written, and kept (with a note on how to use it) when
 // some blocks were.
-func (a *app) dropUndo(u *engine.UndoDev) {
+func (a *app) dropUndo(u *undo.Dev) {
 	n := len(u.Saved())
 	removed, err := u.Discard()
 	switch {
