@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -194,68 +195,45 @@ func (r *fcReplay) rewriteExtents(ino uint32, in *inode.Inode, old, next, remove
 // and taking free blocks outside every fast-commit range for the rest. Old
 // tree blocks left over are released.
 func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMeta []uint64) error {
-	bs := r.fs.bs
-	mp := r.fs.InodeFS().Params(ino, in)
-	cap := inode.BlockMaxEntries(bs)
 	oldRoot, err := inode.DecodeExtentNode(in.Block[:])
 	if err != nil {
 		return err
 	}
-	type node struct {
-		first uint32
-		n     *inode.ExtentNode
-		blk   uint64
+	spans := make([]inode.ExtentSpan, len(list))
+	for k, e := range list {
+		spans[k] = inode.ExtentSpan{Logical: uint32(e.lblk), Len: uint16(e.n), Physical: e.pblk, Unwritten: e.unwritten}
 	}
-	var level []node
-	for i := 0; i < len(list) || i == 0; i += cap {
-		n := &inode.ExtentNode{Header: inode.ExtentHeader{Magic: inode.ExtentMagic}}
-		for _, e := range list[i:min(i+cap, len(list))] {
-			x := inode.Extent{Block: uint32(e.lblk), Len: uint16(e.n)}
-			if e.unwritten {
-				x.Len += inode.InitMaxLen
-			}
-			x.SetStart(e.pblk)
-			n.Extents = append(n.Extents, x)
-		}
-		first := uint32(0)
-		if len(n.Extents) > 0 {
-			first = n.Extents[0].Block
-		}
-		level = append(level, node{first: first, n: n})
-		if len(list) == 0 {
-			break
-		}
+	tree, err := inode.BuildExtentTree(spans, r.fs.bs)
+	if errors.Is(err, inode.ErrTreeTooDeep) {
+		return fcUnsupported("inode %d: the extent tree would be deeper than %d levels", ino, inode.MaxExtentDepth)
 	}
-	depth := 0
-	var tree []node // every node but the root
-	for len(level) > 1 || level[0].n.Count() > inode.RootMaxEntries {
-		if depth == inode.MaxExtentDepth {
-			return fcUnsupported("inode %d: the extent tree would be deeper than %d levels", ino, inode.MaxExtentDepth)
-		}
-		var up []node
-		for i := 0; i < len(level); i += cap {
-			n := &inode.ExtentNode{Header: inode.ExtentHeader{Magic: inode.ExtentMagic, Depth: uint16(depth + 1)}}
-			for k := i; k < min(i+cap, len(level)); k++ {
-				n.Index = append(n.Index, inode.ExtentIdx{Block: level[k].first})
-			}
-			up = append(up, node{first: level[i].first, n: n})
-		}
-		for k := range level {
-			level[k].n.Header.Max = uint16(cap)
-			tree = append(tree, level[k])
-		}
-		level = up
-		depth++
+	if err != nil {
+		return err
 	}
-	// Assign blocks. Tree blocks of the home filesystem are never
-	// rewritten in place (copy on write): should the replay be interrupted
-	// after some blocks reached the disk, the journal replay that follows
-	// restores the old inode, whose old tree must still be intact. Blocks
-	// this replay took itself are reused; new ones come from near the data.
 	goal := uint64(0)
 	if len(list) > 0 {
 		goal = list[0].pblk
 	}
+	blocks, err := r.treeBlocks(ino, len(tree.Nodes()), oldMeta, goal)
+	if err != nil {
+		return err
+	}
+	mp := r.fs.InodeFS().Params(ino, in)
+	root, nodes := tree.Encode(blocks, r.fs.bs, oldRoot.Header.Generation, mp.Csum, mp.Seed)
+	for k, b := range nodes {
+		r.p.Write(blocks[k], b, fmt.Sprintf("extent tree of inode %d (fast-commit replay)", ino))
+	}
+	in.Block = root
+	return r.checkTree(ino, in, list, mp)
+}
+
+// treeBlocks chooses n blocks for a rebuilt tree. Tree blocks of the home
+// filesystem are never rewritten in place (copy on write): should the
+// replay be interrupted after some blocks reached the disk, the journal
+// replay that follows restores the old inode, whose old tree must still be
+// intact. Blocks this replay took itself are reused; new ones come from
+// near the data (goal); old home tree blocks are released.
+func (r *fcReplay) treeBlocks(ino uint32, n int, oldMeta []uint64, goal uint64) ([]uint64, error) {
 	var reuse []uint64
 	for _, b := range oldMeta {
 		if r.reserved[b] {
@@ -264,62 +242,26 @@ func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMe
 			r.freed = append(r.freed, interval{b, b + 1, ino})
 		}
 	}
-	blockOf := map[*inode.ExtentNode]uint64{}
-	for k := range tree {
+	blocks := make([]uint64, n)
+	for k := range blocks {
 		if len(reuse) > 0 {
-			tree[k].blk, reuse = reuse[0], reuse[1:]
-		} else {
-			b, err := r.chooseTreeBlock(goal)
-			if err != nil {
-				return err
-			}
-			tree[k].blk = b
+			blocks[k], reuse = reuse[0], reuse[1:]
+			continue
 		}
-		blockOf[tree[k].n] = tree[k].blk
+		b, err := r.chooseTreeBlock(goal)
+		if err != nil {
+			return nil, err
+		}
+		blocks[k] = b
 	}
 	for _, b := range reuse {
 		delete(r.reserved, b) // taken by this replay and no longer needed
 	}
-	// Point index entries at their children: each index node's children
-	// are the next level's nodes in order.
-	fill := func(n *inode.ExtentNode, children []node) {
-		for i := range n.Index {
-			n.Index[i].SetLeaf(blockOf[children[i].n])
-		}
-	}
-	// Rebuild the level structure to link children.
-	byDepth := map[int][]node{}
-	for _, nd := range tree {
-		d := int(nd.n.Header.Depth)
-		byDepth[d] = append(byDepth[d], nd)
-	}
-	for d := 1; d <= depth; d++ {
-		children := byDepth[d-1]
-		parents := byDepth[d]
-		if d == depth {
-			parents = level
-		}
-		off := 0
-		for _, pn := range parents {
-			fill(pn.n, children[off:off+len(pn.n.Index)])
-			off += len(pn.n.Index)
-		}
-	}
-	for _, nd := range tree {
-		n := nd.n
-		n.Header.Entries = uint16(n.Count())
-		n.Raw = make([]byte, bs)
-		n.SetChecksum(mp.Csum, mp.Seed)
-		r.p.Write(nd.blk, n.Encode(), fmt.Sprintf("extent tree of inode %d (fast-commit replay)", ino))
-	}
-	root := level[0].n
-	root.Header.Max = inode.RootMaxEntries
-	root.Header.Depth = uint16(depth)
-	root.Header.Entries = uint16(root.Count())
-	root.Header.Generation = oldRoot.Header.Generation
-	root.Raw = make([]byte, inode.BlockBytes)
-	copy(in.Block[:], root.Encode())
-	// Check the result by mapping it back.
+	return blocks, nil
+}
+
+// checkTree maps the rebuilt tree back and compares it with list.
+func (r *fcReplay) checkTree(ino uint32, in *inode.Inode, list []fcExtent, mp inode.MapParams) error {
 	m, err := inode.MapExtents(in.Block[:], mp, r.p.Read)
 	if err != nil {
 		return fmt.Errorf("%w: the rebuilt extent tree of inode %d does not map: %v", ErrInternal, ino, err)

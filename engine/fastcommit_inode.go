@@ -2,19 +2,11 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
-)
-
-// Offsets in the raw inode.
-const (
-	fcOffFlags      = 0x20
-	fcOffBlock      = 0x28
-	fcOffGeneration = 0x64
 )
 
 // inodeRecord replays an INODE record (ext4_fc_replay_inode /
@@ -34,50 +26,17 @@ const (
 // symlink targets: both tools keep the home i_block and lose the logged
 // one).
 func (r *fcReplay) inodeRecord(t journal.FCTag) error {
-	sb := r.p.SB
-	ino := t.Ino
-	if ino < sb.FirstInode() || ino > sb.InodesCount {
-		return fcCorrupt("inode %d is reserved or out of range (%d..%d)", ino, sb.FirstInode(), sb.InodesCount)
+	ino, raw := t.Ino, t.RawInode
+	if err := r.checkRecordInode(ino); err != nil {
+		return err
 	}
-	if ino == sb.JournalInum || ino == sb.OrphanFileInum || ino == sb.UsrQuotaInum || ino == sb.GrpQuotaInum || ino == sb.PrjQuotaInum {
-		return fcUnsupported("inode %d is a filesystem-internal inode", ino)
+	if err := r.checkLoggedSize(raw); err != nil {
+		return err
 	}
-	isz := int(sb.InodeSizeBytes())
-	raw := t.RawInode
-	if len(raw) < inode.GoodOldSize || len(raw) > isz {
-		return fcCorrupt("the logged inode is %d bytes (inode size %d)", len(raw), isz)
-	}
-	want := inode.GoodOldSize
-	if isz > inode.GoodOldSize {
-		if len(raw) < inode.GoodOldSize+2 {
-			return fcCorrupt("the logged inode is %d bytes, too short for i_extra_isize", len(raw))
-		}
-		extra := int(binary.LittleEndian.Uint16(raw[inode.GoodOldSize:]))
-		if extra < 4 || extra > isz-inode.GoodOldSize || extra%4 != 0 {
-			return fcCorrupt("the logged inode has i_extra_isize %d (inode size %d)", extra, isz)
-		}
-		want += extra
-	}
-	// The kernel logs 128 + i_extra_isize bytes, or the whole inode for an
-	// inline-data inode (its data goes on in the system.data attribute).
-	// e2fsck copies only 128 + i_extra_isize bytes even then; the kernel,
-	// whose format this is, copies all of them, and so does the replay.
-	full := len(raw) == isz && binary.LittleEndian.Uint32(raw[fcOffFlags:])&inode.InlineDataFl != 0
-	if full {
-		want = isz
-	}
-	if len(raw) != want {
-		return fcCorrupt("the logged inode is %d bytes, but its i_extra_isize says %d", len(raw), want)
-	}
-	loc, err := r.fs.inodeLoc(ino)
+	home, err := r.homeInode(ino)
 	if err != nil {
 		return err
 	}
-	blk, err := r.p.Read(loc.Block)
-	if err != nil {
-		return err
-	}
-	home := bytes.Clone(blk[loc.Off : int(loc.Off)+isz])
 	inUse, err := r.inodeInUse(ino, true)
 	if err != nil {
 		return err
@@ -102,36 +61,98 @@ func (r *fcReplay) inodeRecord(t journal.FCTag) error {
 	if err := r.checkSameFile(ino, old, logged, home); err != nil {
 		return err
 	}
-
-	// The new inode: logged fields, home (or logged inline) i_block, tail.
-	b := bytes.Clone(home)
-	copy(b[:fcOffBlock], raw[:fcOffBlock])
-	copy(b[fcOffGeneration:want], raw[fcOffGeneration:want])
-	copy(b[want:], tail)
-	flags := binary.LittleEndian.Uint32(raw[fcOffFlags:])
-	switch {
-	case flags&inode.ExtentsFl != 0:
-		if binary.LittleEndian.Uint16(b[fcOffBlock:]) != inode.ExtentMagic {
-			clear(b[fcOffBlock : fcOffBlock+inode.ExtentHeaderSize])
-			binary.LittleEndian.PutUint16(b[fcOffBlock:], inode.ExtentMagic)
-			binary.LittleEndian.PutUint16(b[fcOffBlock+4:], inode.RootMaxEntries)
-		}
-	case flags&inode.InlineDataFl != 0:
-		copy(b[fcOffBlock:fcOffGeneration], raw[fcOffBlock:fcOffGeneration])
-	case !bytes.Equal(b[fcOffBlock:fcOffGeneration], raw[fcOffBlock:fcOffGeneration]):
-		return fcUnsupported("inode %d is neither extent-mapped nor inline and its logged i_block differs from the home one; the kernel and e2fsck keep the home i_block, losing the logged one (device number, symlink target or block map)", ino)
-	}
-	in, err := inode.Decode(b)
+	in, err := r.mergeInode(ino, raw, home, tail)
 	if err != nil {
 		return err
 	}
+	return r.putReplayedInode(ino, in, old)
+}
+
+// checkRecordInode refuses an INODE record for a reserved, out-of-range or
+// filesystem-internal inode.
+func (r *fcReplay) checkRecordInode(ino uint32) error {
+	sb := r.p.SB
+	if ino < sb.FirstInode() || ino > sb.InodesCount {
+		return fcCorrupt("inode %d is reserved or out of range (%d..%d)", ino, sb.FirstInode(), sb.InodesCount)
+	}
+	if ino == sb.JournalInum || ino == sb.OrphanFileInum || ino == sb.UsrQuotaInum || ino == sb.GrpQuotaInum || ino == sb.PrjQuotaInum {
+		return fcUnsupported("inode %d is a filesystem-internal inode", ino)
+	}
+	return nil
+}
+
+// checkLoggedSize checks the logged inode's length. The kernel logs 128 +
+// i_extra_isize bytes, or the whole inode for an inline-data inode (its
+// data goes on in the system.data attribute). e2fsck copies only 128 +
+// i_extra_isize bytes even then; the kernel, whose format this is, copies
+// all of them, and so does the replay.
+func (r *fcReplay) checkLoggedSize(raw []byte) error {
+	isz := int(r.p.SB.InodeSizeBytes())
+	if len(raw) < inode.GoodOldSize || len(raw) > isz {
+		return fcCorrupt("the logged inode is %d bytes (inode size %d)", len(raw), isz)
+	}
+	want := inode.GoodOldSize
+	if isz > inode.GoodOldSize {
+		extra, ok := inode.RawExtraIsize(raw)
+		if !ok {
+			return fcCorrupt("the logged inode is %d bytes, too short for i_extra_isize", len(raw))
+		}
+		if extra < 4 || extra > isz-inode.GoodOldSize || extra%4 != 0 {
+			return fcCorrupt("the logged inode has i_extra_isize %d (inode size %d)", extra, isz)
+		}
+		want += extra
+	}
+	if len(raw) == isz && inode.RawFlags(raw)&inode.InlineDataFl != 0 {
+		want = isz
+	}
+	if len(raw) != want {
+		return fcCorrupt("the logged inode is %d bytes, but its i_extra_isize says %d", len(raw), want)
+	}
+	return nil
+}
+
+// homeInode returns a copy of inode ino's bytes as the replay has them.
+func (r *fcReplay) homeInode(ino uint32) ([]byte, error) {
+	loc, err := r.fs.inodeLoc(ino)
+	if err != nil {
+		return nil, err
+	}
+	blk, err := r.p.Read(loc.Block)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(blk[loc.Off : int(loc.Off)+int(r.p.SB.InodeSizeBytes())]), nil
+}
+
+// mergeInode builds the replayed inode: the logged fields, the home i_block
+// (an empty extent root when the home one has none) or the logged one for
+// inline data, and the tail past the logged part.
+func (r *fcReplay) mergeInode(ino uint32, raw, home, tail []byte) (*inode.Inode, error) {
+	b := bytes.Clone(home)
+	inode.ReplaceExceptIBlock(b, raw)
+	copy(b[len(raw):], tail)
+	flags := inode.RawFlags(raw)
+	switch {
+	case flags&inode.ExtentsFl != 0:
+		inode.EnsureExtentHeader(inode.RawIBlock(b))
+	case flags&inode.InlineDataFl != 0:
+		copy(inode.RawIBlock(b), inode.RawIBlock(raw))
+	case !bytes.Equal(inode.RawIBlock(b), inode.RawIBlock(raw)):
+		return nil, fcUnsupported("inode %d is neither extent-mapped nor inline and its logged i_block differs from the home one; the kernel and e2fsck keep the home i_block, losing the logged one (device number, symlink target or block map)", ino)
+	}
+	return inode.Decode(b)
+}
+
+// putReplayedInode recounts i_blocks, checks and writes the replayed inode,
+// releases what the old one mapped, and marks the inode in use.
+func (r *fcReplay) putReplayedInode(ino uint32, in, old *inode.Inode) error {
 	if err := r.setIBlocks(ino, in); err != nil {
 		return err
 	}
 	if err := r.checkDirSize(ino, in); err != nil {
 		return err
 	}
-	in.SetChecksum(sb, ino)
+	in.SetChecksum(r.p.SB, ino)
 	if err := in.Validate(r.fs.InodeFS(), ino); err != nil {
 		return fmt.Errorf("the replayed inode %d does not validate: %w", ino, err)
 	}
@@ -194,8 +215,7 @@ func (r *fcReplay) checkSameFile(ino uint32, old, logged *inode.Inode, home []by
 		if logged.FileACL(bit64) != 0 {
 			return fcUnsupported("the new inode %d has an extended attribute block %d, which a fast commit cannot create", ino, logged.FileACL(bit64))
 		}
-		if logged.HasExtents() && binary.LittleEndian.Uint16(home[fcOffBlock:]) == inode.ExtentMagic &&
-			binary.LittleEndian.Uint16(home[fcOffBlock+2:]) != 0 {
+		if h, ok := inode.ExtentRootHeader(inode.RawIBlock(home)); logged.HasExtents() && ok && h.Entries != 0 {
 			// Extents in a free slot: either this very file, written home by
 			// an earlier replay that was interrupted before the inode bitmap
 			// followed, or a stale block map the kernel and e2fsck would
