@@ -50,8 +50,12 @@ func (p *Plan) openDir(ino uint32) (*dir, error) {
 func (d *dir) nblocks(bs uint32) uint32 { return uint32(d.in.Size() / uint64(bs)) }
 
 // indexed reports whether the kernel treats the directory as an htree.
-func (d *dir) indexed(sb *super.Superblock) bool {
-	return d.in.Flags&inode.IndexFl != 0 && sb.HasCompat(super.CompatDirIndex)
+func (d *dir) indexed(sb *super.Superblock) bool { return isHtree(sb, d.in) }
+
+// isHtree reports whether the kernel treats directory in as an htree: the
+// INDEX flag counts only with the dir_index feature.
+func isHtree(sb *super.Superblock, in *inode.Inode) bool {
+	return in.Flags&inode.IndexFl != 0 && sb.HasCompat(super.CompatDirIndex)
 }
 
 // reader returns the dirent.ReadFunc for the directory's logical blocks.

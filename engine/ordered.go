@@ -275,7 +275,7 @@ func (p *Plan) eachEntry(d *dir, fn func(e dirent.Entry)) error {
 		if err != nil {
 			return err
 		}
-		if d.indexed(p.SB) && (lblk == 0 || isDxNode(b)) {
+		if d.indexed(p.SB) && (lblk == 0 || dirent.IsDxNode(b)) {
 			continue // index blocks name no inodes ('.' and '..' in the root)
 		}
 		phys, _ := d.phys(lblk)

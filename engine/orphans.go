@@ -111,18 +111,11 @@ func (fs *FS) walkStranded(l *OrphanList) {
 	}
 }
 
-// offLastOrphan and offDtime locate the chain links: s_last_orphan in the
-// superblock, i_dtime in an inode.
-const (
-	offLastOrphan = 0xE8
-	offDtime      = 0x14
-)
-
 func (fs *FS) walkChain(l *OrphanList) {
 	seen := map[uint32]bool{}
 	prev := "the superblock's s_last_orphan"
 	// Where the link being followed is stored.
-	linkBlk, linkOff := super.NoBlock, int64(super.Offset+offLastOrphan)
+	linkBlk, linkOff := super.NoBlock, int64(super.Offset+super.OffsetLastOrphan)
 	for ino, pos := fs.SB.LastOrphan, 1; ino != 0; pos++ {
 		if ino < fs.SB.FirstInode() || ino > fs.SB.InodesCount {
 			l.damaged("orphan chain", linkBlk, linkOff, fmt.Sprintf("%s points to inode %d, outside %d..%d; the chain ends there", prev, ino, fs.SB.FirstInode(), fs.SB.InodesCount))
@@ -143,7 +136,7 @@ func (fs *FS) walkChain(l *OrphanList) {
 		o.Next = o.Dtime
 		l.Orphans = append(l.Orphans, o)
 		prev = fmt.Sprintf("inode %d's i_dtime", ino)
-		linkBlk, linkOff = o.loc.Block, int64(o.loc.Off)+offDtime
+		linkBlk, linkOff = o.loc.Block, int64(o.loc.Off)+inode.OffsetDtime
 		ino = o.Dtime
 	}
 }

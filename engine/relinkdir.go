@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/ext4relink/ext4relink/dirent"
@@ -43,7 +42,7 @@ func (p *Plan) relinkDirOrphan(ino uint32, in *inode.Inode, parent uint32) error
 func (p *Plan) setDotDot(ino uint32, in *inode.Inode, parent uint32) error {
 	params := dirent.NewParams(p.SB, in.Seed(p.SB.CsumSeed(), ino))
 	if in.HasInlineData() {
-		binary.LittleEndian.PutUint32(in.Block[:4], parent)
+		dirent.SetInlineParent(in.Block[:], parent)
 		return nil
 	}
 	m, err := p.ReadMap(ino, in)
@@ -58,11 +57,11 @@ func (p *Plan) setDotDot(ino uint32, in *inode.Inode, parent uint32) error {
 	if err != nil {
 		return err
 	}
-	indexed := in.Flags&inode.IndexFl != 0 && p.SB.HasCompat(super.CompatDirIndex)
+	indexed := isHtree(p.SB, in)
 	if err := checkDirBlock0(b, ino, indexed, params); err != nil {
 		return dirent.AtBlock(err, phys)
 	}
-	binary.LittleEndian.PutUint32(b[12:], parent)
+	dirent.SetParent(b, parent)
 	if indexed {
 		err = dirent.SetDxChecksum(b, params)
 	} else {
@@ -89,10 +88,5 @@ func checkDirBlock0(b []byte, ino uint32, indexed bool, params dirent.Params) er
 	if err != nil {
 		return err
 	}
-	dot := binary.LittleEndian.Uint32(b)
-	if dot != ino || b[6] != 1 || b[8] != '.' || b[12+6] != 2 || b[12+8] != '.' || b[12+9] != '.' ||
-		binary.LittleEndian.Uint16(b[4:]) != 12 {
-		return super.Errorf(super.ErrCorrupt, "directory block 0", super.NoBlock, 0, "does not start with \".\" (inode %d) and \"..\"", ino)
-	}
-	return nil
+	return dirent.CheckDots(b, ino)
 }

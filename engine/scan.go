@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/ext4relink/ext4relink/bitmap"
@@ -69,10 +68,4 @@ func (p *Plan) countIn(ino uint32, targets map[uint32]bool, refs map[uint32]int)
 
 func isDot(name []byte) bool {
 	return string(name) == "." || string(name) == ".."
-}
-
-// isDxNode: an htree interior block starts with a fake, empty record that
-// spans the whole block.
-func isDxNode(b []byte) bool {
-	return binary.LittleEndian.Uint32(b) == 0 && dirent.RecLenFromDisk(binary.LittleEndian.Uint16(b[4:]), len(b)) == len(b)
 }

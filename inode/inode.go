@@ -19,6 +19,10 @@ const (
 	// extra area that this package decodes.
 	ExtraKnownEnd = 0xA0
 
+	// OffsetDtime is where i_dtime, an orphan chain link, lies in an inode
+	// (errors about the chain name it).
+	OffsetDtime = 0x14
+
 	offBlock      = 0x28
 	offChecksumLo = 0x7C
 	offExtraIsize = 0x80
@@ -127,7 +131,7 @@ func (i *Inode) baseFields() []layout.Field {
 	return []layout.Field{
 		layout.F(0x00, &i.Mode), layout.F(0x02, &i.UIDLo), layout.F(0x04, &i.SizeLo),
 		layout.F(0x08, &i.Atime), layout.F(0x0C, &i.Ctime), layout.F(0x10, &i.Mtime),
-		layout.F(0x14, &i.Dtime), layout.F(0x18, &i.GIDLo), layout.F(0x1A, &i.LinksCount),
+		layout.F(OffsetDtime, &i.Dtime), layout.F(0x18, &i.GIDLo), layout.F(0x1A, &i.LinksCount),
 		layout.F(0x1C, &i.BlocksLo), layout.F(0x20, &i.Flags), layout.F(0x24, &i.Version),
 		layout.F(offBlock, i.Block[:]), layout.F(0x64, &i.Generation), layout.F(0x68, &i.FileACLLo),
 		layout.F(0x6C, &i.SizeHigh), layout.F(0x70, &i.ObsoFaddr), layout.F(0x74, &i.BlocksHigh),

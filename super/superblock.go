@@ -16,6 +16,10 @@ const (
 	offChecksum = 0x3FC
 )
 
+// OffsetLastOrphan is where s_last_orphan, the head of the orphan chain,
+// lies inside the superblock (errors about the chain name it).
+const OffsetLastOrphan = 0x0E8
+
 // Superblock is struct ext4_super_block (1024 bytes). Field names follow the
 // kernel's, without the s_ prefix; 64-bit quantities split into Lo and Hi
 // halves are joined by methods.
@@ -139,7 +143,7 @@ func (s *Superblock) fields() []layout.Field {
 		layout.F(0x064, &s.FeatureRoCompat), layout.F(0x068, s.UUID[:]), layout.F(0x078, s.VolumeName[:]),
 		layout.F(0x088, s.LastMounted[:]), layout.F(0x0C8, &s.AlgorithmUsage), layout.F(0x0CC, &s.PreallocBlocks),
 		layout.F(0x0CD, &s.PreallocDirBlocks), layout.F(0x0CE, &s.ReservedGdtBlocks), layout.F(0x0D0, s.JournalUUID[:]),
-		layout.F(0x0E0, &s.JournalInum), layout.F(0x0E4, &s.JournalDev), layout.F(0x0E8, &s.LastOrphan),
+		layout.F(0x0E0, &s.JournalInum), layout.F(0x0E4, &s.JournalDev), layout.F(OffsetLastOrphan, &s.LastOrphan),
 	}
 	for i := range s.HashSeed {
 		f = append(f, layout.F(0x0EC+4*i, &s.HashSeed[i]))
