@@ -214,7 +214,7 @@ func (d *partDisk) checkRelinked(t *testing.T, path string) {
 }
 
 func TestPartitionedDisk(t *testing.T) {
-	needTools(t, "sfdisk", "losetup", "mkfs.ext4", "e2fsck", "e2undo", "mount", "cp", "truncate")
+	needTools(t, "sfdisk", "losetup", "partx", "mkfs.ext4", "e2fsck", "e2undo", "mount", "cp", "truncate")
 	for _, label := range []string{"dos", "gpt"} {
 		t.Run(label, func(t *testing.T) {
 			d := makePartDisk(t, label)
@@ -319,7 +319,7 @@ func TestPartitionedDisk(t *testing.T) {
 // TestPartitionedDiskMounted: a partition of the image mounted through
 // losetup -P is named as the mount, by partition device.
 func TestPartitionedDiskMounted(t *testing.T) {
-	needTools(t, "sfdisk", "losetup", "mkfs.ext4", "mount", "cp", "truncate")
+	needTools(t, "sfdisk", "losetup", "partx", "mkfs.ext4", "mount", "cp", "truncate")
 	d := makePartDisk(t, "gpt")
 	_, parts := loopmnt.AttachPartitioned(t, d.path, false, 2)
 	m := loopmnt.MountDev(t, parts[2], "")
