@@ -234,8 +234,11 @@ func HumanSize(n int64) string {
 // into a TableError when the device starts with a partition table.
 func (d *Device) explainNoFS(err error) error {
 	var fe *super.FormatError
-	if d.sectioned || !errors.As(err, &fe) || !strings.HasPrefix(fe.Struct, "superblock") {
+	if !errors.As(err, &fe) || !strings.HasPrefix(fe.Struct, "superblock") {
 		return err
+	}
+	if d.sectioned {
+		return fmt.Errorf("%s %s: %w (see 'ext4relink partitions --dev %s' for what each partition holds)", d.path, d.section.Label, err, d.path)
 	}
 	tab, terr := d.readTable()
 	switch {

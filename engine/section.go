@@ -89,11 +89,14 @@ func (d *Device) selectSection(o Options) error {
 	}
 	if d.isBlock {
 		if parts := d.kernelPartitions(); len(parts) > 0 {
-			use := ""
+			use := "use --dev with one of them instead"
 			if p, ok := parts[o.Partition]; ok && o.Partition != 0 {
 				use = "use --dev " + p.dev + " instead of --partition"
-			} else {
-				use = "use --dev with one of them instead"
+			}
+			for _, p := range parts {
+				if o.UseOffset && p.start == o.Offset {
+					use = "use --dev " + p.dev + " instead of --offset"
+				}
 			}
 			return fmt.Errorf("%w: %s is a whole disk whose partitions have their own devices (%s); %s, so that mounts of the partition are seen",
 				ErrArgument, d.path, kernelPartitionList(parts), use)

@@ -144,6 +144,15 @@ func TestPartitionedRefusal(t *testing.T) {
 	}
 }
 
+func TestPartitionWithoutFS(t *testing.T) {
+	img := sfdiskImage(t, "gpt-sfdisk")
+	_, _, _, err := OpenFS(img, Options{Partition: 2})
+	want := img + " partition 2 (GPT): superblock (byte offset 1024): bad magic"
+	if !errors.Is(err, super.ErrCorrupt) || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "see 'ext4relink partitions --dev "+img+"'") {
+		t.Fatalf("%v", err)
+	}
+}
+
 func TestHumanSize(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 bytes", 1023: "1023 bytes", 1024: "1 KiB", 512 << 20: "512 MiB", 9*1<<30 + 1<<29: "9.5 GiB"} {
 		if got := HumanSize(n); got != want {

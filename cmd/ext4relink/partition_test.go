@@ -304,6 +304,10 @@ func TestPartitionedDisk(t *testing.T) {
 			if code != exitUsage || !strings.Contains(errs, "use --dev "+parts[2]+" instead of --partition") {
 				t.Fatalf("list --dev %s --partition 2: exit %d\n%s", loop, code, errs)
 			}
+			code, _, errs = runCLI("list", "--dev", loop, "--offset", off)
+			if code != exitUsage || !strings.Contains(errs, "use --dev "+parts[2]+" instead of --offset") {
+				t.Fatalf("list --dev %s --offset %s: exit %d\n%s", loop, off, code, errs)
+			}
 			if got := d.orphan(t, parts[2]); got != ino {
 				t.Fatalf("list --dev %s: inode %d, want %d", parts[2], got, ino)
 			}
