@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
@@ -292,6 +293,13 @@ func TestPartitionedDisk(t *testing.T) {
 			}
 			d.checkRelinked(t, img)
 
+			// A block device without partition devices (losetup without
+			// -P): --partition works on it, read-only here.
+			plainLoop := loopmnt.Attach(t, d.path, true)
+			if got := d.orphan(t, plainLoop, "--partition", "2"); got != ino {
+				t.Fatalf("list --dev %s --partition 2: inode %d, want %d", plainLoop, got, ino)
+			}
+
 			// The whole disk as a block device with partition devices.
 			img = d.copy(t)
 			loop, parts := loopmnt.AttachPartitioned(t, img, true, 2)
@@ -330,5 +338,49 @@ func TestPartitionedDiskMounted(t *testing.T) {
 	code, _, errs := runCLI("--dev", d.path, "--partition", "2", "--all")
 	if code != exitBusy || !strings.Contains(errs, "mounted read-write at "+m.Dir) || !strings.Contains(errs, parts[2]+", partition 2 of ") {
 		t.Fatalf("exit %d\n%s", code, errs)
+	}
+}
+
+// TestPartitioned4KSectors: a GPT written for 4096-byte sectors (sfdisk on
+// a loop device with --sector-size 4096) is found in the image file (where
+// the 512-byte probe finds no header) and on the block device (BLKSSZGET).
+func TestPartitioned4KSectors(t *testing.T) {
+	needTools(t, "sfdisk", "losetup", "partx", "mkfs.ext4", "truncate")
+	img := filepath.Join(t.TempDir(), "disk4k.raw")
+	mustRun(t, "truncate", "-s", "64M", img)
+	loop := strings.TrimSpace(mustRun(t, "losetup", "--find", "--show", "--sector-size", "4096", img))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	cmd := exec.Command("sfdisk", "-q", loop)
+	cmd.Stdin = strings.NewReader("label: gpt\nstart=256, size=2048, type=C12A7328-F81F-11D2-BA4B-00A0C93EC3B8\nstart=2304, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk %s: %v\n%s", loop, err, out)
+	}
+	if _, err := os.Stat(loop + "p2"); err != nil {
+		mustRun(t, "partx", "-a", loop)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(loop + "p2"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mustRun(t, "mkfs.ext4", "-q", "-F", loop+"p2")
+	fsyncDev(t, loop+"p2")
+
+	code, out, errs := runCLI("partitions", "--dev", img)
+	if code != exitOK || !strings.Contains(out, "GPT partition table, 4096-byte sectors") || !strings.Contains(out, "ext4   --dev "+img+" --partition 2") {
+		t.Fatalf("partitions --dev %s: exit %d\n%s%s", img, code, out, errs)
+	}
+	code, out, errs = runCLI("list", "--dev", img, "--partition", "2")
+	if code != exitOK || !strings.Contains(out, "partition 2 (GPT)") || !strings.Contains(out, "no orphans") {
+		t.Fatalf("list --partition 2: exit %d\n%s%s", code, out, errs)
+	}
+	code, _, errs = runCLI("list", "--dev", img)
+	if code != exitDevice || !strings.Contains(errs, "2: start 9437184, ") || !strings.Contains(errs, "use --partition 2") {
+		t.Fatalf("list without --partition: exit %d\n%s", code, errs)
+	}
+	code, out, errs = runCLI("partitions", "--dev", loop)
+	if code != exitOK || !strings.Contains(out, "4096-byte sectors") || !strings.Contains(out, "--dev "+loop+"p2") {
+		t.Fatalf("partitions --dev %s: exit %d\n%s%s", loop, code, out, errs)
 	}
 }
