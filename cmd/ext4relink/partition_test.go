@@ -339,6 +339,18 @@ func TestPartitionedDiskMounted(t *testing.T) {
 	if code != exitBusy || !strings.Contains(errs, "mounted read-write at "+m.Dir) || !strings.Contains(errs, parts[2]+", partition 2 of ") {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
+	if err := m.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	// The partition attached by offset (losetup -o) and mounted.
+	off := strconv.FormatInt(d.start, 10)
+	loop := strings.TrimSpace(mustRun(t, "losetup", "--find", "--show", "-o", off, "--sizelimit", strconv.FormatInt(d.size, 10), d.path))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	m = loopmnt.MountDev(t, loop, "ro")
+	code, _, errs = runCLI("--dev", d.path, "--offset", off, "--all")
+	if code != exitBusy || !strings.Contains(errs, "mounted read-only at "+m.Dir+" (through "+loop+", whose backing file is this image at offset "+off+")") {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
 }
 
 // TestPartitioned4KSectors: a GPT written for 4096-byte sectors (sfdisk on
