@@ -257,6 +257,15 @@ func TestEBRLoop(t *testing.T) {
 	noted(t, read(t, d, 0), "EBR at sector")
 }
 
+func TestMBRPartitionOverTable(t *testing.T) {
+	d := image(t, "mbr-sfdisk")
+	binary.LittleEndian.PutUint32(d[446+8:], 0) // partition 1 starts at sector 0
+	tab := read(t, d, 0)
+	if _, err := tab.Partition(1); !errors.Is(err, super.ErrCorrupt) || !strings.Contains(err.Error(), "over the partition table") {
+		t.Errorf("%v", err)
+	}
+}
+
 func TestNoTable(t *testing.T) {
 	zeros := make([]byte, 1<<20)
 	fat := make([]byte, 4096)

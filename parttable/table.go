@@ -233,6 +233,10 @@ func readMBR(r io.ReaderAt, size int64, ss int, m *MBR) (*Table, error) {
 func mbrPartition(n int, start uint64, e *MBREntry, sectors uint64, ss int) Partition {
 	p := Partition{Number: n, Type: mbrTypeString(e.OSType), TypeName: MBRTypeName(e.OSType), Bootable: e.BootIndicator == bootIndicatorOn}
 	end := start + uint64(e.SizeInLBA) // start < 2^33, no overflow
+	if start == 0 {
+		p.Problem = "it starts at sector 0, over the partition table itself"
+		return p
+	}
 	if end > sectors {
 		p.Problem = fmt.Sprintf("it ends at sector %d, past the end of the disk (%d sectors): a truncated image?", end, sectors)
 		return p
