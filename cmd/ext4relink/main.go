@@ -225,6 +225,9 @@ type errorReport struct {
 	Structure string `json:"structure,omitempty"`
 	Block     *int64 `json:"block,omitempty"`
 	Offset    *int64 `json:"offset,omitempty"`
+	// PartitionTable is set when DEV holds a partition table instead of a
+	// filesystem: the partitions, what each holds, which to choose.
+	PartitionTable *engine.PartitionReport `json:"partition_table,omitempty"`
 }
 
 // report prints err on stderr and, with --json, as one JSON object on
@@ -234,7 +237,10 @@ func (a *app) report(err error, code int) int {
 	if a.json {
 		r := errorReport{Error: err.Error(), ExitCode: code}
 		var fe *super.FormatError
-		if errors.As(err, &fe) {
+		var te *engine.TableError
+		if errors.As(err, &te) {
+			r.PartitionTable = te.Report
+		} else if errors.As(err, &fe) {
 			r.Structure = fe.Struct
 			if fe.Block != super.NoBlock {
 				b := int64(fe.Block)

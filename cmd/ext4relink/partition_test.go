@@ -228,7 +228,20 @@ func TestPartitionedDisk(t *testing.T) {
 				!strings.Contains(errs, ", ext4 — use --partition 2") {
 				t.Fatalf("list without --partition: exit %d\n%s", code, errs)
 			}
-			code, out, errs := runCLI("partitions", "--dev", d.path, "--json")
+			code, out, _ := runCLI("list", "--dev", d.path, "--json")
+			var jerr struct {
+				ExitCode       int `json:"exit_code"`
+				Structure      string
+				PartitionTable struct {
+					Table      string
+					Partitions []struct{ Content string }
+				} `json:"partition_table"`
+			}
+			if err := json.Unmarshal([]byte(out), &jerr); err != nil || jerr.ExitCode != exitDevice || jerr.Structure != "" ||
+				len(jerr.PartitionTable.Partitions) != 2 || jerr.PartitionTable.Partitions[1].Content != "ext4" {
+				t.Fatalf("list --json without --partition: %v %+v\n%s", err, jerr, out)
+			}
+			code, out, errs = runCLI("partitions", "--dev", d.path, "--json")
 			var rep struct {
 				Table      string
 				Partitions []struct {
@@ -384,7 +397,7 @@ func TestPartitioned4KSectors(t *testing.T) {
 		t.Fatalf("partitions --dev %s: exit %d\n%s%s", img, code, out, errs)
 	}
 	code, out, errs = runCLI("list", "--dev", img, "--partition", "2")
-	if code != exitOK || !strings.Contains(out, "partition 2 (GPT)") || !strings.Contains(out, "no orphans") {
+	if code != exitOK || !strings.Contains(out, "partition 2 (GPT)") || !strings.Contains(out, "No orphans") {
 		t.Fatalf("list --partition 2: exit %d\n%s%s", code, out, errs)
 	}
 	code, _, errs = runCLI("list", "--dev", img)
