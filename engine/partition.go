@@ -158,8 +158,10 @@ func (e *TableError) Error() string {
 		fmt.Fprintf(&b, " (note: %s)", n)
 	}
 	b.WriteString(" — ")
-	useDev := len(ext) > 0 && ext[0].Device != ""
+	useDev := len(r.Partitions) > 0 && r.Partitions[0].Device != ""
 	switch {
+	case len(ext) == 0 && useDev:
+		b.WriteString("no partition holds a valid ext2/3/4 superblock; if one should, give its partition device as --dev")
 	case len(ext) == 0:
 		b.WriteString("no partition holds a valid ext2/3/4 superblock; if one should, use --partition N")
 	case useDev:
