@@ -266,6 +266,21 @@ func TestPartitionedDisk(t *testing.T) {
 			}
 
 			ino := d.orphan(t, d.path, "--partition", "2")
+			if code, out, errs := runCLI("journal", "--dev", d.path, "--partition", "2"); code != exitOK || !strings.Contains(out, "journal inode 8") {
+				t.Errorf("journal --partition 2: exit %d\n%s%s", code, out, errs)
+			}
+			code, out, errs = runCLI("--dev", d.path, "--partition", "2", "--all", "--dry-run", "--json")
+			var plan struct {
+				DryRun  bool `json:"dry_run"`
+				Section struct {
+					Start, Size int64
+					Partition   int
+				}
+			}
+			if code != exitOK || json.Unmarshal([]byte(out), &plan) != nil || !plan.DryRun ||
+				plan.Section.Start != d.start || plan.Section.Size != d.size || plan.Section.Partition != 2 {
+				t.Errorf("--all --dry-run --json: exit %d %+v\n%s%s", code, plan, out, errs)
+			}
 			if got := d.orphan(t, d.path, "--offset", strconv.FormatInt(d.start, 10)); got != ino {
 				t.Fatalf("--offset finds inode %d, --partition %d", got, ino)
 			}

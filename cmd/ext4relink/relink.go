@@ -38,6 +38,9 @@ type relinkReport struct {
 	// directory: what an earlier run relinked (only set when nothing was
 	// left to relink).
 	EarlierRelinks []uint32 `json:"earlier_relinks,omitempty"`
+	// Section is the partition (or offset) of DEV the run worked in; the
+	// block numbers are the filesystem's, counted from its start.
+	Section *engine.Section `json:"section,omitempty"`
 }
 
 // remainingOrphan is one orphan a run leaves on the list.
@@ -143,7 +146,7 @@ func (a *app) doRelink(o relinkOpts) int {
 	if changes == nil {
 		changes = []engine.Change{}
 	}
-	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal",
+	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal", Section: a.section,
 		Remaining: remaining(before, plan.Relinks)}
 	if rep.Relinked == nil {
 		rep.Relinked = []engine.Relinked{}
