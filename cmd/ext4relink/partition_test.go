@@ -228,6 +228,11 @@ func TestPartitionedDisk(t *testing.T) {
 				!strings.Contains(errs, ", ext4 — use --partition 2") {
 				t.Fatalf("list without --partition: exit %d\n%s", code, errs)
 			}
+			undoPath := filepath.Join(t.TempDir(), "never.e2undo")
+			code, _, errs = runCLI("--dev", d.path, "--all", "--undo", undoPath)
+			if _, err := os.Stat(undoPath); code != exitDevice || !strings.Contains(errs, "use --partition 2") || err == nil {
+				t.Fatalf("--all --undo without --partition: exit %d (undo file left: %v)\n%s", code, err == nil, errs)
+			}
 			code, out, _ := runCLI("list", "--dev", d.path, "--json")
 			var jerr struct {
 				ExitCode       int `json:"exit_code"`
