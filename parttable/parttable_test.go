@@ -266,6 +266,25 @@ func TestMBRPartitionOverTable(t *testing.T) {
 	}
 }
 
+func TestOverlap(t *testing.T) {
+	d := buildGPT(512, 64, [][2]uint64{{8, 31}, {32, 60}, {20, 40}})
+	tab := read(t, d, 0)
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{1, "overlaps partition 3"}, {2, "overlaps partition 3"}, {3, "overlaps partition 1"}} {
+		if _, err := tab.Partition(c.n); !errors.Is(err, super.ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("partition %d: %v", c.n, err)
+		}
+	}
+	// sfdisk's logical partitions inside their extended one are fine.
+	for _, p := range read(t, image(t, "mbr-sfdisk"), 0).Partitions {
+		if p.Problem != "" {
+			t.Errorf("%+v", p)
+		}
+	}
+}
+
 func TestNoTable(t *testing.T) {
 	zeros := make([]byte, 1<<20)
 	fat := make([]byte, 4096)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -201,6 +202,7 @@ func readGPT(r io.ReaderAt, size int64, ss int, m *MBR, mbrOK bool) (*Table, err
 		}
 		t.Partitions = append(t.Partitions, p)
 	}
+	t.markOverlaps()
 	return t, nil
 }
 
@@ -227,7 +229,36 @@ func readMBR(r io.ReaderAt, size int64, ss int, m *MBR) (*Table, error) {
 	if ext != nil {
 		t.readEBRs(r, uint64(ext.StartingLBA), uint64(ext.SizeInLBA), sectors, ss)
 	}
+	t.markOverlaps()
 	return t, nil
+}
+
+// markOverlaps gives every pair of partitions that share bytes a Problem
+// (an extended partition is a container and overlaps its logical ones by
+// design): writing to one would write into the other.
+func (t *Table) markOverlaps() {
+	var idx []int
+	for i, p := range t.Partitions {
+		if !p.Extended && p.Problem == "" {
+			idx = append(idx, i)
+		}
+	}
+	sort.Slice(idx, func(a, b int) bool { return t.Partitions[idx[a]].Start < t.Partitions[idx[b]].Start })
+	far := -1 // the partition seen so far that ends last
+	for _, i := range idx {
+		p := &t.Partitions[i]
+		if far >= 0 {
+			if q := &t.Partitions[far]; p.Start < q.Start+q.Size {
+				p.Problem = fmt.Sprintf("it overlaps partition %d", q.Number)
+				if q.Problem == "" {
+					q.Problem = fmt.Sprintf("it overlaps partition %d", p.Number)
+				}
+			}
+		}
+		if far < 0 || p.Start+p.Size > t.Partitions[far].Start+t.Partitions[far].Size {
+			far = i
+		}
+	}
 }
 
 func mbrPartition(n int, start uint64, e *MBREntry, sectors uint64, ss int) Partition {
