@@ -22,6 +22,9 @@ var (
 	ErrRequest        = devio.ErrRequest
 	ErrInternal       = devio.ErrInternal
 	ErrReadOnlyDevice = devio.ErrReadOnlyDevice
+	// ErrArgument: an option names something the device does not have
+	// (--partition N that is not in its table, --offset past its end).
+	ErrArgument = errors.New("invalid argument")
 )
 
 // Dev is what the engine reads and writes through. *Device implements it;
@@ -46,8 +49,15 @@ type Device struct {
 	size     int64
 	isBlock  bool
 	readOnly bool
-	read     atomic.Int64 // bytes read, for benchmarks and the "reads only what it needs" claim
-	written  atomic.Int64
+	// The section of the file all I/O is confined to (--partition,
+	// --offset): base is its start in the file, size its length. Without
+	// one, base is 0 and size the whole file.
+	sectioned bool
+	base      int64
+	fileSize  int64
+	section   Section
+	read      atomic.Int64 // bytes read, for benchmarks and the "reads only what it needs" claim
+	written   atomic.Int64
 }
 
 // Options say how to open a device.
@@ -57,6 +67,14 @@ type Options struct {
 	// read-only (the kernel's cached view goes stale: reboot afterwards
 	// without remounting read-write).
 	AllowReadOnlyMount bool
+	// Partition, when not 0, confines every read and write to partition N
+	// of the partition table (MBR or GPT) the device starts with.
+	Partition int
+	// UseOffset confines every read and write to the bytes from Offset on
+	// (a multiple of 512), up to the end of the partition holding Offset
+	// when the device has a partition table, else to the end of the device.
+	UseOffset bool
+	Offset    int64
 }
 
 // Open opens path. It first looks for mounts, loop devices and holders and
@@ -82,6 +100,10 @@ func Open(path string, o Options) (*Device, Use, error) {
 		excl = d.isBlock && len(use.Mounts) == 0
 	}
 	if err := d.open(o.Mode, excl); err != nil {
+		return nil, use, err
+	}
+	if err := d.selectSection(o); err != nil {
+		d.Close()
 		return nil, use, err
 	}
 	return d, use, nil
@@ -199,6 +221,7 @@ func (d *Device) measure() error {
 			return fmt.Errorf("%w: %v", ErrDevice, err)
 		}
 		d.size = st.Size()
+		d.fileSize = d.size
 		return nil
 	}
 	var size uint64
@@ -206,6 +229,7 @@ func (d *Device) measure() error {
 		return fmt.Errorf("%w: BLKGETSIZE64 on %s: %v", ErrDevice, d.path, e)
 	}
 	d.size = int64(size)
+	d.fileSize = d.size
 	return nil
 }
 
@@ -215,12 +239,18 @@ func (d *Device) Path() string { return d.path }
 // IsBlock reports whether the device is a block device (not an image file).
 func (d *Device) IsBlock() bool { return d.isBlock }
 
-// Size is the device size in bytes.
+// Size is the device size in bytes (of the section, with --partition or
+// --offset).
 func (d *Device) Size() int64 { return d.size }
 
 // ReadAt reads exactly len(p) bytes at off; a short read is an error.
+// Inside a section, off is relative to its start and reads past its end
+// are refused.
 func (d *Device) ReadAt(p []byte, off int64) (int, error) {
-	n, err := d.f.ReadAt(p, off)
+	if err := d.bound("reading", len(p), off); err != nil {
+		return 0, err
+	}
+	n, err := d.f.ReadAt(p, d.base+off)
 	d.read.Add(int64(n))
 	if err != nil {
 		return n, fmt.Errorf("%w: reading %d bytes at offset %d of %s: %v", ErrDevice, len(p), off, d.path, err)
@@ -233,7 +263,10 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	if d.readOnly {
 		return 0, fmt.Errorf("%w: internal error: write to %s opened read-only", ErrDevice, d.path)
 	}
-	n, err := d.f.WriteAt(p, off)
+	if err := d.bound("writing", len(p), off); err != nil {
+		return 0, err
+	}
+	n, err := d.f.WriteAt(p, d.base+off)
 	d.written.Add(int64(n))
 	if err != nil {
 		return n, fmt.Errorf("%w: writing %d bytes at offset %d of %s: %v", ErrDevice, len(p), off, d.path, err)

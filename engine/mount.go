@@ -41,10 +41,24 @@ func inUse(d *Device) (Use, error) {
 	if d.isBlock {
 		devs[st.Rdev] = ""
 		u.Holders = holders(st.Rdev)
+		// A whole disk's partitions (sda2 of sda): a mount of one is a
+		// mount of part of this device.
+		for n, p := range partitionsOf(st.Rdev) {
+			devs[p.rdev] = fmt.Sprintf("%s, partition %d of this disk", p.dev, n)
+			u.Holders = append(u.Holders, holders(p.rdev)...)
+		}
 	} else {
 		for _, l := range loopsBacking(st) {
 			u.Loops = append(u.Loops, l.name)
-			devs[l.rdev] = l.name + ", whose backing file is this image"
+			at := ""
+			if l.offset != 0 {
+				at = fmt.Sprintf(" at offset %d", l.offset)
+			}
+			devs[l.rdev] = l.name + ", whose backing file is this image" + at
+			// losetup -P: the loop device's own partition devices.
+			for n, p := range partitionsOf(l.rdev) {
+				devs[p.rdev] = fmt.Sprintf("%s, partition %d of %s, whose backing file is this image%s", p.dev, n, l.name, at)
+			}
 		}
 	}
 	u.Mounts, err = mountsOf(devs)
@@ -126,8 +140,9 @@ func unescape(s string) string {
 }
 
 type loopDev struct {
-	name string
-	rdev uint64
+	name   string
+	rdev   uint64
+	offset int64 // /sys/block/loopN/loop/offset: where in the image the loop device starts
 }
 
 // loopsBacking lists loop devices whose backing file is the same inode as st.
@@ -146,7 +161,11 @@ func loopsBacking(st unix.Stat_t) []loopDev {
 		}
 		name := filepath.Base(filepath.Dir(filepath.Dir(p)))
 		if rdev, ok := sysDev(filepath.Join("/sys/block", name, "dev")); ok {
-			out = append(out, loopDev{name: "/dev/" + name, rdev: rdev})
+			l := loopDev{name: "/dev/" + name, rdev: rdev}
+			if b, err := os.ReadFile(filepath.Join(filepath.Dir(p), "offset")); err == nil {
+				l.offset, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			}
+			out = append(out, l)
 		}
 	}
 	return out

@@ -166,6 +166,7 @@ func OpenFS(path string, o Options) (*FS, *Device, Use, error) {
 	}
 	fs, err := LoadFS(dev)
 	if err != nil {
+		err = dev.explainNoFS(err)
 		dev.Close()
 		return nil, nil, use, err
 	}

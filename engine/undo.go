@@ -38,11 +38,13 @@ func OpenFSWithUndo(path string, o Options, undoPath string) (*FS, *Device, *und
 	}
 	u, err := NewUndo(dev, undoPath)
 	if err != nil {
+		err = dev.explainNoFS(err)
 		dev.Close()
 		return nil, nil, nil, use, err
 	}
 	fs, err := LoadFS(u)
 	if err != nil {
+		err = dev.explainNoFS(err)
 		u.Discard()
 		dev.Close()
 		return nil, nil, nil, use, err

@@ -21,6 +21,9 @@ func (a *app) demo(args []string) int {
 	if code, ok := a.parse(fl, args, false); !ok {
 		return code
 	}
+	if a.partition != "" || a.offset != "" {
+		return a.usageErr("demo works on its own image; --partition and --offset do not apply")
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "ext4relink-demo-")
 		if err != nil {

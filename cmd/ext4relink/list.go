@@ -50,10 +50,15 @@ func (a *app) openReadOnly(name string, args []string) (fs *engine.FS, closeFS f
 	if code, ok := a.parse(fl, args, true); !ok {
 		return nil, nil, code, false
 	}
-	fs, dev, use, err := engine.OpenFS(a.dev, engine.Options{Mode: engine.ReadOnly})
+	opts, code, ok := a.devOptions(engine.ReadOnly)
+	if !ok {
+		return nil, nil, code, false
+	}
+	fs, dev, use, err := engine.OpenFS(a.dev, opts)
 	if err != nil {
 		return nil, nil, a.fail(err), false
 	}
+	a.noteSection(dev)
 	a.warnMounted(use)
 	return fs, func() { dev.Close() }, 0, true
 }
@@ -69,7 +74,7 @@ func (a *app) warnMounted(use engine.Use) {
 }
 
 func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList) {
-	fmt.Fprintf(a.stdout, "%s: %d-byte blocks, %s\n", a.dev, fs.BlockSize(), journalSummary(fs))
+	fmt.Fprintf(a.stdout, "%s: %d-byte blocks, %s\n", a.where(), fs.BlockSize(), journalSummary(fs))
 	if len(l.Orphans) == 0 {
 		fmt.Fprint(a.stdout, noOrphansHelp)
 		return

@@ -29,6 +29,11 @@ type app struct {
 	dev            string
 	json           bool
 	flagSets       []*pflag.FlagSet // every flag set parsed, for tests
+	partition      string           // --partition N, decimal
+	offset         string           // --offset BYTES, decimal
+	// section is the part of DEV the command worked in (--partition,
+	// --offset), once the device is open.
+	section *engine.Section
 }
 
 // run executes one command line and returns the exit status. It never
@@ -52,17 +57,19 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return a.journal(args)
 	case "demo":
 		return a.demo(args)
+	case "partitions":
+		return a.partitions(args)
 	}
 	return a.relink(args)
 }
 
 // commands are the command words. "relink" names the default command.
-var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true}
+var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true}
 
 // valueFlags are the flags (of any command) that take a value in the next
 // argument; a command word right after one of them is that value, not the
 // command. TestValueFlags keeps it in step with the flag sets.
-var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true}
+var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true, "partition": true, "offset": true}
 
 // splitCommand finds the command word: first, as documented, or after
 // flags ("ext4relink --dev X list"). Everything else stays in order.
@@ -107,7 +114,69 @@ func (a *app) flags(name string) *pflag.FlagSet {
 	fl.SetOutput(io.Discard)
 	fl.StringVar(&a.dev, "dev", "", "block device or image file")
 	fl.BoolVar(&a.json, "json", a.json, "machine-readable output")
+	fl.StringVar(&a.partition, "partition", "", "work inside partition N of the disk image's MBR or GPT")
+	fl.StringVar(&a.offset, "offset", "", "work inside the disk image from byte BYTES on")
 	return fl
+}
+
+// devOptions turns --partition/--offset into engine options. They are
+// parsed here, decimal only (pflag's integers would take 0x and 0 prefixes).
+func (a *app) devOptions(mode engine.Mode) (engine.Options, int, bool) {
+	o := engine.Options{Mode: mode}
+	if a.partition != "" && a.offset != "" {
+		return o, a.usageErr("give --partition or --offset, not both"), false
+	}
+	if a.partition != "" {
+		n, err := parseDecimal(a.partition, 31)
+		if err != nil || n < 1 {
+			return o, a.usageErr("--partition %q: want a partition number (1, 2, ...; see 'ext4relink partitions --dev DISK')", a.partition), false
+		}
+		o.Partition = int(n)
+	}
+	if a.offset != "" {
+		n, err := parseDecimal(a.offset, 63)
+		if err != nil || n%512 != 0 {
+			return o, a.usageErr("--offset %q: want a byte offset in decimal, a multiple of 512", a.offset), false
+		}
+		o.UseOffset, o.Offset = true, int64(n)
+	}
+	return o, 0, true
+}
+
+// noteSection remembers the section dev was opened with, for messages.
+func (a *app) noteSection(dev *engine.Device) {
+	if s, ok := dev.Section(); ok {
+		a.section = &s
+	}
+}
+
+// where names DEV, and the section of it, in messages.
+func (a *app) where() string {
+	if a.section == nil {
+		return a.dev
+	}
+	return a.dev + " " + a.section.Label
+}
+
+// devArgs repeats --dev DEV with its --partition/--offset, for commands
+// the user is told to run next.
+func (a *app) devArgs() string {
+	switch {
+	case a.partition != "":
+		return a.dev + " --partition " + a.partition
+	case a.offset != "":
+		return a.dev + " --offset " + a.offset
+	}
+	return a.dev
+}
+
+// fsckDev is what to give e2fsck and debugfs: DEV itself, or, inside a
+// disk image, a loop device for the section.
+func (a *app) fsckDev() string {
+	if a.section == nil {
+		return a.dev
+	}
+	return fmt.Sprintf("$(losetup -r -f --show -o %d --sizelimit %d %s)", a.section.Start, a.section.Size, a.dev)
 }
 
 // parse parses args; it prints the usage on --help and reports bad usage.
@@ -156,6 +225,9 @@ type errorReport struct {
 	Structure string `json:"structure,omitempty"`
 	Block     *int64 `json:"block,omitempty"`
 	Offset    *int64 `json:"offset,omitempty"`
+	// PartitionTable is set when DEV holds a partition table instead of a
+	// filesystem: the partitions, what each holds, which to choose.
+	PartitionTable *engine.PartitionReport `json:"partition_table,omitempty"`
 }
 
 // report prints err on stderr and, with --json, as one JSON object on
@@ -165,7 +237,10 @@ func (a *app) report(err error, code int) int {
 	if a.json {
 		r := errorReport{Error: err.Error(), ExitCode: code}
 		var fe *super.FormatError
-		if errors.As(err, &fe) {
+		var te *engine.TableError
+		if errors.As(err, &te) {
+			r.PartitionTable = te.Report
+		} else if errors.As(err, &fe) {
 			r.Structure = fe.Struct
 			if fe.Block != super.NoBlock {
 				b := int64(fe.Block)
@@ -188,6 +263,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, engine.ErrInternal):
 		return exitInternal
+	case errors.Is(err, engine.ErrArgument):
+		return exitUsage
 	case errors.Is(err, engine.ErrBusy):
 		return exitBusy
 	case errors.Is(err, engine.ErrDevice):

@@ -38,6 +38,9 @@ type relinkReport struct {
 	// directory: what an earlier run relinked (only set when nothing was
 	// left to relink).
 	EarlierRelinks []uint32 `json:"earlier_relinks,omitempty"`
+	// Section is the partition (or offset) of DEV the run worked in; the
+	// block numbers are the filesystem's, counted from its start.
+	Section *engine.Section `json:"section,omitempty"`
 }
 
 // remainingOrphan is one orphan a run leaves on the list.
@@ -95,7 +98,11 @@ func (a *app) doRelink(o relinkOpts) int {
 	if o.dryRun {
 		mode = engine.ReadOnly
 	}
-	opts := engine.Options{Mode: mode, AllowReadOnlyMount: o.allowROMount}
+	opts, code, ok := a.devOptions(mode)
+	if !ok {
+		return code
+	}
+	opts.AllowReadOnlyMount = o.allowROMount
 	var (
 		fs   *engine.FS
 		dev  *engine.Device
@@ -112,6 +119,7 @@ func (a *app) doRelink(o relinkOpts) int {
 	if err != nil {
 		return a.refuse(err, o.ino)
 	}
+	a.noteSection(dev)
 	defer dev.Close()
 	done := false
 	if undo != nil {
@@ -138,7 +146,7 @@ func (a *app) doRelink(o relinkOpts) int {
 	if changes == nil {
 		changes = []engine.Change{}
 	}
-	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal",
+	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal", Section: a.section,
 		Remaining: remaining(before, plan.Relinks)}
 	if rep.Relinked == nil {
 		rep.Relinked = []engine.Relinked{}
@@ -246,7 +254,7 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 func (a *app) printNext(rep relinkReport) {
 	w := a.stdout
 	if len(rep.Remaining) == 0 {
-		fmt.Fprintf(w, "Next: 'e2fsck -fn %s' should report nothing (no orphan is left); then mount it and copy the data somewhere safe.\n", a.dev)
+		fmt.Fprintf(w, "Next: 'e2fsck -fn %s' should report nothing (no orphan is left); then mount it and copy the data somewhere safe.\n", a.fsckDev())
 		return
 	}
 	fmt.Fprintf(w, "\n%d inode(s) remain on the orphan list:\n", len(rep.Remaining))
@@ -260,9 +268,9 @@ list, so it sees these inodes half-deleted. That is expected and says nothing
 about what was relinked. The next mount (even read-only) or 'e2fsck -p'/'-y'
 finishes the kernel's work: deleted-open and releasing inodes are freed for
 good, truncating ones truncated. To keep one, relink it first:
-  ext4relink --dev %[1]s --inode %[2]d --name PATH   (or --all)
+  ext4relink --dev %[3]s --inode %[2]d --name PATH   (or --all)
 Mount only when you want none of them.
-`, a.dev, rep.Remaining[0].Inode)
+`, a.fsckDev(), rep.Remaining[0].Inode, a.devArgs())
 }
 
 // printNothingToRelink explains an --all run that found nothing to do,
@@ -316,7 +324,7 @@ func (a *app) refuse(err error, ino uint32) int {
 		if ino != 0 {
 			target = fmt.Sprintf("<%d>", ino)
 		}
-		return a.fail(fmt.Errorf("%w; nothing was written. To save the data without relinking, copy it out read-only: debugfs -n -R 'dump %s /safe/place' %s", err, target, a.dev))
+		return a.fail(fmt.Errorf("%w; nothing was written. To save the data without relinking, copy it out read-only: debugfs -n -R 'dump %s /safe/place' %s", err, target, a.fsckDev()))
 	case exitRequest:
 		return a.fail(fmt.Errorf("%w; nothing was written", err))
 	}

@@ -26,6 +26,7 @@ var manual = []section{
 		"ext4relink [relink] --dev DEV --all [--into DIR] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount]",
 		"ext4relink list --dev DEV [--json]",
 		"ext4relink journal --dev DEV [--json]",
+		"ext4relink partitions --dev DISK [--json]",
 		"ext4relink demo [--dir DIR]",
 		"ext4relink help | --help | --version",
 	}}},
@@ -73,6 +74,10 @@ var manual = []section{
 			two are never touched. Never writes.`},
 		{"journal", `Show the journal's transactions as recovery would replay them:
 			sequence, blocks, revokes, checksum state. Never writes.`},
+		{"partitions", `List the MBR or GPT partition table of a disk image or
+			whole disk: number, start, size, type, name, and whether each holds
+			an ext2/3/4 filesystem, with the option that selects it. Never
+			writes.`},
 		{"demo", `Unpack the bundled crash image (a database file and a log that
 			were deleted while open, captured after sync), list its orphans
 			and relink them, then check the result with e2fsck -fn when it
@@ -83,6 +88,15 @@ var manual = []section{
 	{"OPTIONS", []block{para(`Flags may come before or after the command word; a flag that
 		takes a value is given once. Numbers are decimal.`), defs{
 		{"--dev DEV", "block device or image file holding the filesystem"},
+		{"--partition N", `DEV is a disk image (or a disk without partition
+			devices) with an MBR or GPT: work inside partition N only; every
+			read and write is relative to its start and refused past its end.
+			A DEV that starts with a partition table is refused (exit 3) with
+			the list of its partitions and the --partition N to use; a whole
+			disk whose partitions have devices (/dev/sda2) is pointed at them`},
+		{"--offset BYTES", `the same from byte BYTES on (decimal, a multiple of
+			512), up to the end of the partition holding it, or of DEV. Not
+			with --partition`},
 		{"--inode N", `the orphan's inode number, in decimal as ls -i, stat,
 			debugfs and e2fsck print it (debugfs' <N> form is accepted; a
 			leading zero, 0x or a sign is a usage error). See ext4relink list,
@@ -136,7 +150,9 @@ var manual = []section{
 		{"2", "usage error"},
 		{"3", `device error: cannot open, read or write DEV; also a device that is
 			read-only (losetup -r, blockdev --setro, a write-protect switch),
-			refused before anything is written, and running without root`},
+			refused before anything is written, and running without root; and a
+			DEV that holds a partition table instead of a filesystem (the message
+			lists the partitions)`},
 		{"4", "device busy: mounted, attached to a loop device, or held by another program"},
 		{"5", `refused: an on-disk structure is corrupt or fails its checksum (named in
 			the message); nothing was written`},
@@ -151,5 +167,7 @@ var manual = []section{
 		"ext4relink --dev /dev/mapper/vg-root --inode 1573596 --name /home/me/rescued.iso --dry-run",
 		"ext4relink --dev /dev/mapper/vg-root --inode 1573596 --name /home/me/rescued.iso",
 		"ext4relink --dev disk.img --all --into /lost+found --json",
+		"ext4relink partitions --dev vm-disk.raw",
+		"ext4relink list --dev vm-disk.raw --partition 2",
 	}}},
 }

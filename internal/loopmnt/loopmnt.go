@@ -17,12 +17,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Mounted is one image attached to its own loop device and mounted.
 type Mounted struct {
 	Dir  string // mount point
-	Loop string // /dev/loopN
+	Loop string // /dev/loopN, or "" when MountDev mounted a device the test attached itself
 	t    testing.TB
 	done bool
 }
@@ -84,6 +85,75 @@ func losetup(t testing.TB, img string, ro bool) string {
 	return loop
 }
 
+// AttachPartitioned puts a partitioned disk image on a new loop device with
+// partition scanning (losetup -P), waits until the kernel's partition
+// devices /dev/loopNp1... exist, and detaches it at test cleanup. It
+// returns /dev/loopN and the partition devices by number.
+func AttachPartitioned(t testing.TB, img string, ro bool, want int) (string, map[int]string) {
+	t.Helper()
+	args := []string{"--find", "--show", "--partscan"}
+	if ro {
+		args = append(args, "--read-only")
+	}
+	out, err := exec.Command("losetup", append(args, img)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup -P %s: %v\n%s", img, err, out)
+	}
+	loop := string(bytes.TrimSpace(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	parts := map[int]string{}
+	wait := func(tries int) {
+		for i := 0; i < tries && len(parts) < want; i++ {
+			for n := 1; n <= want; n++ {
+				p := fmt.Sprintf("%sp%d", loop, n)
+				if st, err := os.Stat(p); err == nil && st.Mode()&os.ModeDevice != 0 {
+					parts[n] = p
+				}
+			}
+			if len(parts) < want {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	wait(20)
+	if len(parts) < want {
+		// A kernel built without partition table parsers (no
+		// CONFIG_MSDOS_PARTITION / CONFIG_EFI_PARTITION, as on minimal VM
+		// kernels) scans nothing; partx reads the table in user space and
+		// adds the partitions with the BLKPG ioctl, which every kernel has.
+		if out, err := exec.Command("partx", "-a", loop).CombinedOutput(); err != nil {
+			t.Fatalf("partx -a %s (the kernel found no partitions): %v\n%s", loop, err, out)
+		}
+		wait(100)
+	}
+	if len(parts) < want {
+		t.Fatalf("losetup -P %s: only %v of %d partition devices appeared", img, parts, want)
+	}
+	return loop, parts
+}
+
+// MountDev mounts an existing block device (a partition of a loop device
+// from AttachPartitioned) as ext4 with opts at a fresh temporary
+// directory, and unmounts it at test cleanup unless Unmount was called.
+// The device itself is left attached.
+func MountDev(t testing.TB, dev, opts string) *Mounted {
+	t.Helper()
+	m := &Mounted{Dir: t.TempDir(), t: t}
+	margs := []string{"-t", "ext4"}
+	if opts != "" {
+		margs = append(margs, "-o", opts)
+	}
+	if out, err := exec.Command("mount", append(margs, dev, m.Dir)...).CombinedOutput(); err != nil {
+		t.Fatalf("mount -o %q %s: %v\n%s", opts, dev, err, out)
+	}
+	t.Cleanup(func() {
+		if err := m.Unmount(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
+
 // Must is Try that fails the test when the kernel refuses the mount.
 func Must(t testing.TB, img, opts string) *Mounted {
 	t.Helper()
@@ -103,8 +173,13 @@ func (m *Mounted) Unmount() error {
 	m.done = true
 	if out, err := exec.Command("umount", m.Dir).CombinedOutput(); err != nil {
 		exec.Command("umount", "-l", m.Dir).Run()
-		exec.Command("losetup", "-d", m.Loop).Run()
+		if m.Loop != "" {
+			exec.Command("losetup", "-d", m.Loop).Run()
+		}
 		return fmt.Errorf("umount %s: %v\n%s", m.Dir, err, out)
+	}
+	if m.Loop == "" {
+		return nil
 	}
 	if out, err := exec.Command("losetup", "-d", m.Loop).CombinedOutput(); err != nil {
 		return fmt.Errorf("losetup -d %s: %v\n%s", m.Loop, err, out)

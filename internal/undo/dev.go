@@ -46,6 +46,10 @@ type Dev struct {
 	superSlot   uint64 // file block of the superblock copy the header names
 	sb          []byte // the device's primary superblock as the undo file records it
 	savedBlocks []uint64
+	// fsOffset is where the filesystem starts in the device file (inside
+	// a partition of a disk image), recorded in the header's fs_offset so
+	// that `e2undo FILE DISK` writes the blocks back at the right place.
+	fsOffset int64
 
 	closed bool
 	broken error // set when the undo file may no longer match the device: no more writes
@@ -82,6 +86,9 @@ func Create(dev devio.Dev, path string, blockSize uint32) (*Dev, error) {
 		saved:  map[uint64]bool{},
 		keyBlk: firstKeyBlock, next: firstKeyBlock + 1,
 		superSlot: superSlotA, sb: raw,
+	}
+	if o, ok := dev.(interface{ FSOffset() int64 }); ok {
+		u.fsOffset = o.FSOffset()
 	}
 	// Header, both superblock slots (the second one zero for now) and
 	// room for the first key block exist from the start.
@@ -265,6 +272,9 @@ func (u *Dev) commitHeader() error {
 	h := Header{
 		NumKeys: u.numKeys, SuperOffset: u.superSlot, KeyOffset: firstKeyBlock,
 		BlockSize: u.bs, FSBlockSize: u.bs, SBCrc: super.Crc32c(^uint32(0), u.sb), State: StateFinished,
+	}
+	if u.fsOffset != 0 {
+		h.FCompat, h.FSOffset = FeatureCompatFSOffset, uint64(u.fsOffset)
 	}
 	copy(h.Magic[:], Magic)
 	if _, err := u.f.WriteAt(h.Encode(), 0); err != nil {

@@ -47,10 +47,13 @@ const (
 	superSlotA       = 1
 	superSlotB       = 2
 	SuperMagicOffset = 0x38 // s_magic inside the superblock
-	MinBlockSize     = 1024 // e2undo's limits on the undo block size
-	MaxBlockSize     = 1 << 20
-	maxKeyBlocks     = 512 // e2undo refuses a key longer than this many blocks
-	headerCRCBytes   = HeaderSize - 4
+	// FeatureCompatFSOffset is E2UNDO_FEATURE_COMPAT_FS_OFFSET: the
+	// header's fs_offset says where the filesystem starts in the device.
+	FeatureCompatFSOffset = 0x1
+	MinBlockSize          = 1024 // e2undo's limits on the undo block size
+	MaxBlockSize          = 1 << 20
+	maxKeyBlocks          = 512 // e2undo refuses a key longer than this many blocks
+	headerCRCBytes        = HeaderSize - 4
 )
 
 // Header is struct undo_header of e2fsprogs.
