@@ -36,17 +36,8 @@ func cleanCopy(t testing.TB, name string) (*fixtures.Image, string) {
 	img := fixtures.Get(t, name)
 	p := img.Copy(t)
 	exec.Command("e2fsck", "-fy", p).Run() // exit 1/2: errors were fixed
-	fsck(t, p)
+	testfs.E2fsckClean(t, p)
 	return img, p
-}
-
-// fsck runs e2fsck -fn and fails the test unless it exits 0.
-func fsck(t testing.TB, img string) {
-	t.Helper()
-	out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput()
-	if err != nil {
-		t.Fatalf("e2fsck -fn %s: %v\n%s", img, err, out)
-	}
 }
 
 // paramsFor builds the Params of directory inode ino of the image.

@@ -59,7 +59,7 @@ func TestAddEntryLinear(t *testing.T) {
 				d.write(t, uint32(l), out)
 				break
 			}
-			fsck(t, path)
+			testfs.E2fsckClean(t, path)
 			if got := lsNames(t, path, c.dir)["relinked-linear"]; got != ino {
 				t.Fatalf("debugfs ls: relinked-linear -> %d, want %d", got, ino)
 			}
@@ -196,7 +196,7 @@ func (k *linker) commit(img, dir string) {
 // check runs e2fsck and finds every added name with debugfs and FindIndexed.
 func (k *linker) check(img, dir string) {
 	k.t.Helper()
-	fsck(k.t, img)
+	testfs.E2fsckClean(k.t, img)
 	ls := lsNames(k.t, img, dir)
 	for _, n := range k.names {
 		if ls[string(n)] != k.ino {
@@ -328,7 +328,7 @@ func mkHtree(t *testing.T, n int, kind fsKind) string {
 		t.Fatalf("debugfs: %v\n%s", err, out)
 	}
 	exec.Command("e2fsck", "-fyD", img).Run()
-	fsck(t, img)
+	testfs.E2fsckClean(t, img)
 	d := openDir(t, img, uint32(testfs.StatField(t, testfs.Debugfs(t, img, "stat /d"), "Inode")))
 	want := map[string]uint8{"legacy": HashLegacy, "half_md4": HashHalfMD4, "tea": HashTea}[kind.hash]
 	if v := d.block(t, 0)[28]; !isIndexed(t, img, d.ino) || v != want || d.p.UnsignedHash != kind.unsigned {
@@ -511,7 +511,7 @@ func TestInlineAdd(t *testing.T) {
 			if out, err := exec.Command("debugfs", "-w", "-n", "-R", fmt.Sprintf("sif <%d> checksum calc", dino), path).CombinedOutput(); err != nil {
 				t.Fatalf("debugfs sif checksum calc: %v\n%s", err, out)
 			}
-			fsck(t, path)
+			testfs.E2fsckClean(t, path)
 			if got := lsNames(t, path, c.dir)[c.name]; got != victim {
 				t.Fatalf("debugfs ls: %s -> %d, want %d", c.name, got, victim)
 			}
@@ -584,9 +584,9 @@ func TestHtreeMatchesKernel(t *testing.T) {
 			}
 			k.commit(ours, "d")
 			testfs.Debugfs(t, ours, fmt.Sprintf("sif <%d> links_count %d", ino, len(names)+1), true)
-			fsck(t, ours)
+			testfs.E2fsckClean(t, ours)
 			kernelLinks(t, theirs, names)
-			fsck(t, theirs)
+			testfs.E2fsckClean(t, theirs)
 			compareDirs(t, openDir(t, ours, dino), openDir(t, theirs, dino))
 			t.Logf("%d names, %v blocks needed per insertion; identical to the kernel", len(names), k.grown)
 		})

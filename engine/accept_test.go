@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 
 	"github.com/ext4relink/ext4relink/fixtures"
 )
@@ -37,7 +38,7 @@ func TestRelinkEveryFixture(t *testing.T) {
 
 func acceptAll(t *testing.T, img *fixtures.Image) {
 	p, _, want := relinkAllFiles(t, img)
-	e2fsckClean(t, p)
+	testfs.E2fsckClean(t, p)
 	checkContents(t, p, want)
 	rwSession(t, p, want)
 }
@@ -200,7 +201,7 @@ func rwSession(t *testing.T, img string, relinked map[string]string) {
 	if err := m.Unmount(); err != nil {
 		t.Fatal(err)
 	}
-	e2fsckClean(t, img)
+	testfs.E2fsckClean(t, img)
 	if appended != "" {
 		got := mountRead(t, img, []string{"written-after-relink"})
 		s := sha256.Sum256(buf)
@@ -226,12 +227,12 @@ const fastCommitReplay = true
 
 func refusedFastCommit(t *testing.T, img *fixtures.Image) {
 	p := img.Copy(t)
-	before := fileSum(t, p)
+	before := testfs.FileSHA256(t, p)
 	_, err := relinkImage(t, p, Request{All: true})
 	if err == nil || !strings.Contains(err.Error(), "fast-commit") {
 		t.Fatalf("pending fast commits not refused: %v", err)
 	}
-	if fileSum(t, p) != before {
+	if testfs.FileSHA256(t, p) != before {
 		t.Fatal("the refused relink changed the image")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 )
 
 // writeOp is one write (or flush) a relink made, in order.
@@ -244,7 +245,7 @@ func checkAfterCrash(t *testing.T, p string, img *fixtures.Image, c crashCase, n
 	t.Helper()
 	want := c.want(img)
 	if c.all {
-		e2fsckClean(t, p)
+		testfs.E2fsckClean(t, p)
 	} else {
 		fsckOnlyOrphans(t, p, img, want)
 	}

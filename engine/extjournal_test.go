@@ -3,13 +3,13 @@ package engine
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,9 +77,7 @@ func TestExternalJournalFrozen(t *testing.T) {
 	if !plan.Ordered {
 		t.Fatal("the plan for an external-journal filesystem is not ordered")
 	}
-	if out, err := exec.Command("e2fsck", "-fn", "-j", crashJ, crashF).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn -j: %v\n%s", err, out)
-	}
+	testfs.E2fsckClean(t, crashF, "-j", crashJ)
 	jl := loopmnt.Attach(t, crashJ, true)
 	r := loopmnt.Must(t, crashF, "ro,journal_path="+jl)
 	got, err := os.ReadFile(filepath.Join(r.Dir, "data", "big-rescued"))

@@ -129,7 +129,7 @@ func TestFastCommitFixtureRelink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e2fsckClean(t, p)
+	testfs.E2fsckClean(t, p)
 	want := map[string]string{}
 	for _, r := range plan.Relinks {
 		if o := manifestOrphan(t, img, r.Inode); o.Kind != "dir" {
@@ -617,7 +617,7 @@ func TestFastCommitGenerated(t *testing.T) {
 				if len(plan.Relinks) != 1 || plan.Relinks[0].Inode != img.orphan {
 					t.Fatalf("relinked %+v, want just the orphan %d", plan.Relinks, img.orphan)
 				}
-				e2fsckClean(t, p)
+				testfs.E2fsckClean(t, p)
 				want := maps.Clone(img.want)
 				want[strings.TrimPrefix(plan.Relinks[0].Path, "/")] = img.orphanSum
 				got := mountRead(t, p, slices.Sorted(maps.Keys(want)))

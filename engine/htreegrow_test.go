@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -67,9 +66,7 @@ func TestHtreeGrowthThroughEngine(t *testing.T) {
 			if !grown || after <= before {
 				t.Fatalf("the directory did not grow (%d -> %d blocks)", before, after)
 			}
-			if out, err := exec.Command("e2fsck", "-fn", p).CombinedOutput(); err != nil {
-				t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-			}
+			testfs.E2fsckClean(t, p)
 			ls := testfs.Debugfs(t, p, "ls /big")
 			if n := strings.Count(ls, "hard-link-"); n != c.links {
 				t.Fatalf("debugfs lists %d of the %d links", n, c.links)

@@ -33,7 +33,7 @@ func TestInlineDirectoryConversion(t *testing.T) {
 	if !converted {
 		t.Fatal("the inline directory never had to be converted")
 	}
-	e2fsckClean(t, p)
+	testfs.E2fsckClean(t, p)
 	st := testfs.Stat(t, p, img.Dirs["tinyfull"])
 	if strings.Contains(st, "Size of inline data") {
 		t.Fatalf("tinyfull is still inline:\n%s", st)

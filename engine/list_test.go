@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"io"
-	"os"
 	"sort"
 	"testing"
 
@@ -11,29 +8,13 @@ import (
 	"github.com/ext4relink/ext4relink/internal/testfs"
 )
 
-func fileSum(t *testing.T, p string) [32]byte {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	var s [32]byte
-	copy(s[:], h.Sum(nil))
-	return s
-}
-
 // TestListEveryFixture: list names every orphan of every fixture with the
 // right inode number, size and links (debugfs agrees after its own replay),
 // and leaves the image byte-for-byte unchanged.
 func TestListEveryFixture(t *testing.T) {
 	for _, img := range fixtures.All(t) {
 		t.Run(img.Name, func(t *testing.T) {
-			before := fileSum(t, img.Path)
+			before := testfs.FileSHA256(t, img.Path)
 			fs, dev, _, err := OpenFS(img.Path, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)
@@ -81,7 +62,7 @@ func TestListEveryFixture(t *testing.T) {
 				}
 			}
 			checkPositions(t, l)
-			if fileSum(t, img.Path) != before {
+			if testfs.FileSHA256(t, img.Path) != before {
 				t.Fatal("list changed the image")
 			}
 		})

@@ -59,7 +59,7 @@ func orderedAll(t *testing.T, img *fixtures.Image) {
 	if hasDirOrphans(img) {
 		fsckOnlyOrphans(t, p, img, want)
 	} else {
-		e2fsckClean(t, p)
+		testfs.E2fsckClean(t, p)
 	}
 	checkContents(t, p, want)
 	rwSession(t, p, want)
@@ -77,10 +77,10 @@ func orderedEveryOther(t *testing.T, img *fixtures.Image) {
 			continue
 		}
 		path := fmt.Sprintf("%s/rescued-%d", dirs[(i/2)%len(dirs)], o.Inode)
-		before := fileSum(t, p)
+		before := testfs.FileSHA256(t, p)
 		_, err := relinkImage(t, p, Request{Inode: uint32(o.Inode), Name: path})
 		if errors.Is(err, super.ErrUnsupported) && strings.Contains(err.Error(), "needs a new directory block") {
-			if fileSum(t, p) != before {
+			if testfs.FileSHA256(t, p) != before {
 				t.Fatalf("refused relink into %s changed the image", path)
 			}
 			path = fmt.Sprintf("lost+found/rescued-%d", o.Inode)
@@ -116,12 +116,12 @@ func TestOrderedResumeRules(t *testing.T) {
 		p := nj.Copy(t)
 		testfs.Debugfs(t, p, fmt.Sprintf("sif <%d> links_count 1", o.Inode), true)
 		testfs.Debugfs(t, p, fmt.Sprintf("ln <%d> /elsewhere", o.Inode), true)
-		before := fileSum(t, p)
+		before := testfs.FileSHA256(t, p)
 		_, err := relinkImage(t, p, Request{Inode: uint32(o.Inode), Name: "/rescued"})
 		if !errors.Is(err, ErrRequest) || !strings.Contains(err.Error(), "truncate in progress") {
 			t.Fatalf("got %v, want a truncate-in-progress refusal", err)
 		}
-		if fileSum(t, p) != before {
+		if testfs.FileSHA256(t, p) != before {
 			t.Fatal("the refused relink changed the image")
 		}
 	})

@@ -20,7 +20,7 @@ func TestOrphanPresentWithEmptyOrphanFile(t *testing.T) {
 	if _, err := relinkImage(t, p, Request{All: true}); err != nil {
 		t.Fatal(err)
 	}
-	e2fsckClean(t, p)
+	testfs.E2fsckClean(t, p)
 	testfs.Debugfs(t, p, "feature orphan_present", true)
 	if !testfs.Superblock(t, p).HasRoCompat(super.RoCompatOrphanPresent) {
 		t.Fatal("debugfs did not set orphan_present")
@@ -35,5 +35,5 @@ func TestOrphanPresentWithEmptyOrphanFile(t *testing.T) {
 	if testfs.Superblock(t, p).HasRoCompat(super.RoCompatOrphanPresent) {
 		t.Fatal("orphan_present is still set")
 	}
-	e2fsckClean(t, p)
+	testfs.E2fsckClean(t, p)
 }

@@ -50,12 +50,12 @@ func TestReleasingOrphan(t *testing.T) {
 		t.Fatal("the orphan is not listed")
 	}
 
-	before := fileSum(t, p)
+	before := testfs.FileSHA256(t, p)
 	_, err = relinkImage(t, p, Request{Inode: uint32(o.Inode), Name: "/rescued"})
 	if !errors.Is(err, ErrRequest) || !strings.Contains(err.Error(), "releasing") {
 		t.Fatalf("got %v, want a refusal naming the release in progress", err)
 	}
-	if fileSum(t, p) != before {
+	if testfs.FileSHA256(t, p) != before {
 		t.Fatal("the refusal changed the image")
 	}
 	plan, err := relinkImage(t, p, Request{All: true})

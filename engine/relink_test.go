@@ -4,13 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 
 	"github.com/ext4relink/ext4relink/fixtures"
 )
@@ -35,14 +35,6 @@ func relinkImage(t *testing.T, img string, req Request) (*Plan, error) {
 		return p, err
 	}
 	return p, Verify(dev, p, before)
-}
-
-func e2fsckClean(t *testing.T, img string) {
-	t.Helper()
-	out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput()
-	if err != nil {
-		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
 }
 
 // mountRead mounts the image read-only and returns sha256 of each path
@@ -85,7 +77,7 @@ func TestRelinkAllQuick(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e2fsckClean(t, p)
+		testfs.E2fsckClean(t, p)
 		var paths []string
 		want := map[string]string{}
 		for _, r := range plan.Relinks {

@@ -2,11 +2,8 @@ package engine
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,23 +15,10 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 	undofile "github.com/ext4relink/ext4relink/internal/undo"
 	"github.com/ext4relink/ext4relink/super"
 )
-
-func fileSHA(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 func runE2undo(args ...string) (string, error) {
 	out, err := exec.Command("e2undo", args...).CombinedOutput()
@@ -49,7 +33,7 @@ func e2undoExact(t *testing.T, undo, img, wantSHA string) {
 	if err != nil {
 		t.Fatalf("e2undo %s %s: %v\n%s", undo, img, err, out)
 	}
-	if got := fileSHA(t, img); got != wantSHA {
+	if got := testfs.FileSHA256(t, img); got != wantSHA {
 		t.Fatalf("after e2undo the image is not the original (sha256 %s, want %s); e2undo said:\n%s", got, wantSHA, out)
 	}
 }
@@ -222,7 +206,7 @@ func TestUndoRestoresExactly(t *testing.T) {
 				img = noJournal(t, img)
 			}
 			p := img.Copy(t)
-			orig := fileSHA(t, p)
+			orig := testfs.FileSHA256(t, p)
 			undo := filepath.Join(t.TempDir(), "relink.e2undo")
 			rec := &countDev{}
 			u, plan, err := undoRun(t, p, undo, c.req(img), func(d Dev) Dev { rec.Dev = d; return rec }, nil)
@@ -238,8 +222,8 @@ func TestUndoRestoresExactly(t *testing.T) {
 			if c.fixture == "ext4-fulldir" && !strings.Contains(plan.Relinks[0].DirChange, "grown by block") {
 				t.Fatalf("/full did not grow: %q", plan.Relinks[0].DirChange)
 			}
-			e2fsckClean(t, p)
-			relinked := fileSHA(t, p)
+			testfs.E2fsckClean(t, p)
+			relinked := testfs.FileSHA256(t, p)
 			if relinked == orig {
 				t.Fatal("the relink changed nothing")
 			}
@@ -280,7 +264,7 @@ func TestUndoRestoresExactly(t *testing.T) {
 			if strings.Contains(out, "Incomplete") || strings.Contains(out, "error") {
 				t.Fatalf("e2undo -n complains:\n%s", out)
 			}
-			if fileSHA(t, p) != relinked {
+			if testfs.FileSHA256(t, p) != relinked {
 				t.Fatal("e2undo -n wrote to the image")
 			}
 
@@ -299,7 +283,7 @@ func TestUndoAfterCrash(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			img := fixtures.Get(t, name)
-			orig := fileSHA(t, img.Path)
+			orig := testfs.FileSHA256(t, img.Path)
 			total := countWrites(t, img)
 			for k := 0; k < total; k++ {
 				for _, where := range []string{"above", "below"} {
@@ -385,7 +369,7 @@ func (s *snapDev) snap(tag string) (string, string) {
 // group descriptor copies.
 func TestUndoPowerCutAtEachWrite(t *testing.T) {
 	img := fixtures.Get(t, "ext4-4k-sync")
-	orig := fileSHA(t, img.Path)
+	orig := testfs.FileSHA256(t, img.Path)
 	total := countWrites(t, img)
 	refused := 0
 	for k := 1; k <= total; k++ {
@@ -405,12 +389,12 @@ func TestUndoPowerCutAtEachWrite(t *testing.T) {
 			continue
 		}
 		refused++
-		pre := fileSHA(t, snap.beforeImg)
+		pre := testfs.FileSHA256(t, snap.beforeImg)
 		out, err := runE2undo(snap.before, snap.beforeImg)
 		if err == nil || !strings.Contains(out, "superblock doesn't match") {
 			t.Fatalf("write %d (superblock): e2undo did not refuse: %v\n%s", k, err, out)
 		}
-		if fileSHA(t, snap.beforeImg) != pre {
+		if testfs.FileSHA256(t, snap.beforeImg) != pre {
 			t.Fatalf("write %d: e2undo refused but wrote", k)
 		}
 		if out, err := runE2undo("-f", snap.before, snap.beforeImg); err != nil {
@@ -493,7 +477,7 @@ func TestUndoUnalignedWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Close()
-			orig := fileSHA(t, img)
+			orig := testfs.FileSHA256(t, img)
 
 			dev, _, err := Open(img, Options{Mode: ReadWrite})
 			if err != nil {
@@ -543,7 +527,7 @@ func TestUndoUnalignedWrites(t *testing.T) {
 			if last.Size != uint32(size%int64(bs)) {
 				t.Fatalf("the partial last block was saved with %d bytes, want %d", last.Size, size%int64(bs))
 			}
-			if fileSHA(t, img) == orig {
+			if testfs.FileSHA256(t, img) == orig {
 				t.Fatal("nothing was written")
 			}
 			e2undoExact(t, undo, img, orig)
@@ -631,7 +615,7 @@ func TestUndoDiscard(t *testing.T) {
 func TestUndoStateFinishedMatters(t *testing.T) {
 	img := fixtures.Get(t, "ext4-4k-freeze")
 	p := img.Copy(t)
-	orig := fileSHA(t, p)
+	orig := testfs.FileSHA256(t, p)
 	undo := filepath.Join(t.TempDir(), "u.e2undo")
 	u, _, err := undoRun(t, p, undo, Request{All: true}, nil, nil)
 	if err != nil {
@@ -655,7 +639,7 @@ func TestUndoStateFinishedMatters(t *testing.T) {
 	if !strings.Contains(out, "Incomplete undo record") {
 		t.Fatalf("e2undo said:\n%s", out)
 	}
-	if fileSHA(t, p) == orig {
+	if testfs.FileSHA256(t, p) == orig {
 		t.Log("e2undo restored an unfinished file exactly: the finished state is no longer needed for exactness")
 	}
 }

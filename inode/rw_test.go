@@ -119,10 +119,7 @@ func (r *rw) markUsed(t *testing.T, blks []uint64) {
 func (r *rw) fsck(t *testing.T) {
 	t.Helper()
 	r.w.Sync()
-	out, err := exec.Command("e2fsck", "-fn", r.path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
+	testfs.E2fsckClean(t, r.path)
 }
 
 // emptyDirBlock is a directory block holding one unused entry, with the

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"io"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,8 +34,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var seedRange = regexp.MustCompile(`\((\d+)(?:-(\d+))?\):(\d+)(?:-(\d+))?`)
-
 // fixtureJournal returns journal blocks 0..n-1 of a built fixture, or nil.
 func fixtureJournal(tb testing.TB, name string, n int) [][]byte {
 	img, err := fixtures.Load(fixtures.CacheDir(), name)
@@ -45,27 +41,17 @@ func fixtureJournal(tb testing.TB, name string, n int) [][]byte {
 		return nil
 	}
 	sb := testfs.Superblock(tb, img.Path)
-	stat := testfs.Stat(tb, img.Path, 8)
-	i := strings.Index(stat, "EXTENTS:")
-	if i < 0 {
-		i = strings.Index(stat, "BLOCKS:")
-	}
-	if i < 0 {
+	runs, ok := testfs.StatRuns(testfs.Stat(tb, img.Path, 8))
+	if !ok {
 		return nil
 	}
 	var phys []uint64
-	for _, m := range seedRange.FindAllStringSubmatch(stat[i:], -1) {
-		lo, _ := strconv.ParseUint(m[1], 10, 64)
-		hi := lo
-		if m[2] != "" {
-			hi, _ = strconv.ParseUint(m[2], 10, 64)
+	for _, r := range runs {
+		if r.Logical != uint64(len(phys)) {
+			break
 		}
-		p, _ := strconv.ParseUint(m[3], 10, 64)
-		if lo != uint64(len(phys)) {
-			continue
-		}
-		for k := lo; k <= hi; k++ {
-			phys = append(phys, p+k-lo)
+		for k := range r.Len {
+			phys = append(phys, r.Physical+k)
 		}
 	}
 	var out [][]byte

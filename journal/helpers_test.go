@@ -5,8 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -86,37 +84,23 @@ func logdumpSummary(t testing.TB, img string) []string {
 	return out
 }
 
-var rangeRE = regexp.MustCompile(`\((\d+)(?:-(\d+))?\):(\d+)(?:-(\d+))?`)
-
-// logicalBlocks maps logical to physical blocks from the BLOCKS section of
-// debugfs stat, skipping index blocks ((IND), (DIND), (TIND), (ETB...)).
-// (testfs.Blocks lists `debugfs blocks`, which includes indirect blocks of
-// indirect-mapped inodes such as an ext3 journal, so it cannot be used.)
+// logicalBlocks maps logical to physical blocks of a journal inode from
+// debugfs stat, which must have no hole. (testfs.Blocks lists `debugfs
+// blocks`, which includes indirect blocks of indirect-mapped inodes such as
+// an ext3 journal, so it cannot be used.)
 func logicalBlocks(t testing.TB, stat string) []uint64 {
 	t.Helper()
-	i := strings.Index(stat, "BLOCKS:")
-	if i < 0 {
-		i = strings.Index(stat, "EXTENTS:")
-	}
-	if i < 0 {
+	runs, ok := testfs.StatRuns(stat)
+	if !ok {
 		t.Fatalf("no BLOCKS in debugfs stat:\n%s", stat)
 	}
 	var out []uint64
-	for _, m := range rangeRE.FindAllStringSubmatch(stat[i:], -1) {
-		lo, _ := strconv.ParseUint(m[1], 10, 64)
-		hi := lo
-		if m[2] != "" {
-			hi, _ = strconv.ParseUint(m[2], 10, 64)
-		}
-		p, _ := strconv.ParseUint(m[3], 10, 64)
-		if lo < uint64(len(out)) {
-			continue // an extent index entry repeats a covered range
-		}
-		if lo != uint64(len(out)) {
+	for _, r := range runs {
+		if r.Logical != uint64(len(out)) {
 			t.Fatalf("journal inode has a hole at logical block %d", len(out))
 		}
-		for k := lo; k <= hi; k++ {
-			out = append(out, p+k-lo)
+		for k := range r.Len {
+			out = append(out, r.Physical+k)
 		}
 	}
 	return out

@@ -97,7 +97,7 @@ func TestRevokeReplay(t *testing.T) {
 						t.Errorf("%s: block %d holds %#x..., want %#x...", tool, b, got[0], w[0])
 					}
 				}
-				fsckClean(t, p)
+				testfs.E2fsckClean(t, p)
 			}
 			a := copyImage(t, base)
 			jr(t, a)

@@ -47,15 +47,8 @@ func cleanFixture(t *testing.T, name string) string {
 	t.Helper()
 	p := fixtures.Get(t, name).Copy(t)
 	exec.Command("e2fsck", "-fy", p).Run()
-	fsckClean(t, p)
+	testfs.E2fsckClean(t, p)
 	return p
-}
-
-func fsckClean(t *testing.T, p string) {
-	t.Helper()
-	if out, err := exec.Command("e2fsck", "-fn", p).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn %s: %v\n%s", p, err, out)
-	}
 }
 
 // freeBlocks asks debugfs for n free blocks.
@@ -273,7 +266,7 @@ func runWriterCase(t *testing.T, c writerCase) {
 		if testfs.Superblock(t, p).HasIncompat(super.IncompatRecover) {
 			t.Errorf("%s: needs_recovery still set", tool)
 		}
-		fsckClean(t, p)
+		testfs.E2fsckClean(t, p)
 	}
 	a := copyImage(t, base)
 	if out := jr(t, a); strings.Contains(out, "error") {

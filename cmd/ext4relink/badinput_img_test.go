@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -257,23 +254,14 @@ func (e *badEnv) commitBlocks() []logBlock {
 // be32 stores v big-endian (jbd2 byte order) at b[off:].
 func be32(b []byte, off int, v uint32) { binary.BigEndian.PutUint32(b[off:], v) }
 
-// fileSum is the sha256 of a regular file ("" for anything else).
+// fileSum is the sha256 of a regular file ("" for anything else: a block
+// device or a path that does not exist).
 func fileSum(t *testing.T, path string) string {
 	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
 		return ""
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return testfs.FileSHA256(t, path)
 }
 
 func mustRun(t *testing.T, name string, args ...string) string {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -202,9 +203,7 @@ func (d *partDisk) orphan(t *testing.T, path string, opts ...string) int {
 func (d *partDisk) checkRelinked(t *testing.T, path string) {
 	t.Helper()
 	_, parts := loopmnt.AttachPartitioned(t, path, false, 2)
-	if out, err := exec.Command("e2fsck", "-fn", parts[2]).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn %s: %v\n%s", parts[2], err, out)
-	}
+	testfs.E2fsckClean(t, parts[2])
 	m := loopmnt.MountDev(t, parts[2], "ro")
 	if got := fileSum(t, filepath.Join(m.Dir, "back.db")); got != d.sum {
 		t.Fatalf("back.db: sha256 %s, want %s", got, d.sum)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ext4relink/ext4relink/fixtures/demo"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 	"github.com/spf13/pflag"
 )
 
@@ -29,21 +29,12 @@ func demoCopy(t *testing.T) string {
 	return p
 }
 
-func sumFile(t *testing.T, p string) [32]byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(b)
-}
-
 // TestDecimalOnly: numeric flags take decimal digits only, so a mistyped
 // leading zero or a hex value never selects another inode; debugfs' <N>
 // form is accepted; a flag that takes one value cannot be repeated.
 func TestDecimalOnly(t *testing.T) {
 	img := demoCopy(t)
-	before := sumFile(t, img)
+	before := testfs.FileSHA256(t, img)
 	for _, v := range []string{"023", "0x13", "0o23", "+19", "-19", "19.0", "1e1", "", "<>", "<023>", "4294967296", "19 "} {
 		code, out, errs := runCLI("--dev", img, "--inode", v, "--name", "/x", "--dry-run")
 		if code != exitUsage || !strings.Contains(errs, "--inode") || !strings.Contains(errs, v) {
@@ -67,7 +58,7 @@ func TestDecimalOnly(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d 'more than once'; %q", args, code, exitUsage, errs)
 		}
 	}
-	if sumFile(t, img) != before {
+	if testfs.FileSHA256(t, img) != before {
 		t.Fatal("a refused command line changed the image")
 	}
 }
@@ -162,10 +153,8 @@ func TestHonestNextSteps(t *testing.T) {
 	if strings.Contains(out, "should report nothing") {
 		t.Errorf("promises a silent e2fsck with an orphan left:\n%s", out)
 	}
-	fsck := exec.Command("e2fsck", "-fn", img)
-	fout, _ := fsck.CombinedOutput()
-	if fsck.ProcessState.ExitCode() != 4 || !strings.Contains(string(fout), "Deleted inode 20 has zero dtime") {
-		t.Errorf("e2fsck -fn after a partial relink: exit %d (the text says 4)\n%s", fsck.ProcessState.ExitCode(), fout)
+	if fout, code := testfs.E2fsck(t, img); code != 4 || !strings.Contains(fout, "Deleted inode 20 has zero dtime") {
+		t.Errorf("e2fsck -fn after a partial relink: exit %d (the text says 4)\n%s", code, fout)
 	}
 
 	code, out, errs = runCLI("--dev", img, "--inode", "20", "--name", "/var/log/app.log", "--json")
@@ -208,7 +197,7 @@ func TestNoOpRun(t *testing.T) {
 	if code, _, errs := runCLI(args...); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	before := sumFile(t, img)
+	before := testfs.FileSHA256(t, img)
 	code, out, errs := runCLI(args...)
 	if code != exitOK || !strings.Contains(out, "Nothing needed writing") || strings.Contains(out, "Wrote 0") {
 		t.Fatalf("exit %d: %q %q", code, out, errs)
@@ -228,7 +217,7 @@ func TestNoOpRun(t *testing.T) {
 	if r["parent"] == float64(0) || r["source"] != "linked" || r["already_done"] != true {
 		t.Fatalf("no-op relink entry %v", r)
 	}
-	if sumFile(t, img) != before {
+	if testfs.FileSHA256(t, img) != before {
 		t.Fatal("a no-op run changed the image")
 	}
 }
@@ -317,7 +306,7 @@ func TestLocalTimes(t *testing.T) {
 // --dry-run still work on it.
 func TestReadOnlyDevice(t *testing.T) {
 	img := demoCopy(t)
-	before := sumFile(t, img)
+	before := testfs.FileSHA256(t, img)
 	for _, how := range []string{"losetup -r", "blockdev --setro"} {
 		var loop string
 		if how == "losetup -r" {
@@ -340,7 +329,7 @@ func TestReadOnlyDevice(t *testing.T) {
 		exec.Command("blockdev", "--setrw", loop).Run()
 		exec.Command("losetup", "-d", loop).Run()
 	}
-	if sumFile(t, img) != before {
+	if testfs.FileSHA256(t, img) != before {
 		t.Fatal("the image changed")
 	}
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,21 +9,8 @@ import (
 	"testing"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 )
-
-func undoFileSHA(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 func undoTool(t *testing.T, name string, args ...string) string {
 	t.Helper()
@@ -50,7 +34,7 @@ func TestUndoCLI(t *testing.T) {
 		t.Run(c.fixture, func(t *testing.T) {
 			img := fixtures.Get(t, c.fixture)
 			p := img.Copy(t)
-			orig := undoFileSHA(t, p)
+			orig := testfs.FileSHA256(t, p)
 			undo := filepath.Join(t.TempDir(), "run.e2undo")
 
 			code, out, errs := runCLI(append([]string{"--dev", p, "--undo", undo}, c.args...)...)
@@ -62,7 +46,7 @@ func TestUndoCLI(t *testing.T) {
 			}
 			undoTool(t, "e2fsck", "-fn", p)
 			e2undoOut := undoTool(t, "e2undo", undo, p)
-			if got := undoFileSHA(t, p); got != orig {
+			if got := testfs.FileSHA256(t, p); got != orig {
 				t.Fatalf("not the original after e2undo:\n%s", e2undoOut)
 			}
 		})
@@ -73,7 +57,7 @@ func TestUndoCLI(t *testing.T) {
 func TestUndoCLIJSON(t *testing.T) {
 	img := fixtures.Get(t, "ext4-orphanfile")
 	p := img.Copy(t)
-	orig := undoFileSHA(t, p)
+	orig := testfs.FileSHA256(t, p)
 	undo := filepath.Join(t.TempDir(), "run.e2undo")
 	code, out, errs := runCLI("--dev", p, "--all", "--undo", undo, "--json")
 	if code != exitOK {
@@ -93,7 +77,7 @@ func TestUndoCLIJSON(t *testing.T) {
 		t.Fatalf("undo report %+v (plan has %d blocks)\n%s", rep.Undo, len(rep.Blocks), out)
 	}
 	undoTool(t, "e2undo", undo, p)
-	if undoFileSHA(t, p) != orig {
+	if testfs.FileSHA256(t, p) != orig {
 		t.Fatal("not the original after e2undo")
 	}
 }
@@ -104,7 +88,7 @@ func TestUndoCLIJSON(t *testing.T) {
 func TestUndoCLIRefusals(t *testing.T) {
 	img := fixtures.Get(t, "ext4-4k-sync")
 	p := img.Copy(t)
-	orig := undoFileSHA(t, p)
+	orig := testfs.FileSHA256(t, p)
 	dir := t.TempDir()
 
 	undo := filepath.Join(dir, "dry.e2undo")
@@ -140,7 +124,7 @@ func TestUndoCLIRefusals(t *testing.T) {
 	if _, err := os.Stat(refused); !os.IsNotExist(err) {
 		t.Fatal("a refused run left an (empty) undo file behind")
 	}
-	if undoFileSHA(t, p) != orig {
+	if testfs.FileSHA256(t, p) != orig {
 		t.Fatal("the image changed")
 	}
 }

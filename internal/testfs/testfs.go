@@ -168,28 +168,49 @@ func StatField(t testing.TB, stat, name string) uint64 {
 
 var statRunRE = regexp.MustCompile(`\((\d+)(?:-(\d+))?\):(\d+)(?:-(\d+))?`)
 
-// DataBlocks lists only the data blocks of inode ino in logical order, from
-// the BLOCKS/EXTENTS section of `debugfs stat` (runs like "(0-11):1234-1245";
-// "(IND):..." and "(ETB0):..." entries are tree blocks and are left out).
-func DataBlocks(t testing.TB, img string, ino uint64) []uint64 {
-	t.Helper()
-	st := Stat(t, img, ino)
-	i := strings.Index(st, "BLOCKS:")
-	if j := strings.Index(st, "EXTENTS:"); j >= 0 {
+// Run is one mapped range of a `debugfs stat` block list: Len blocks from
+// logical block Logical at physical block Physical.
+type Run struct{ Logical, Len, Physical uint64 }
+
+// StatRuns parses the EXTENTS (or, for indirect-mapped inodes, BLOCKS)
+// section of `debugfs stat` output into runs in logical order: entries like
+// "(0-11):1234-1245". Tree blocks ("(IND):...", "(ETB0):...") are left out,
+// and so is an index entry that repeats a range already covered. ok is
+// false when the output has no block list.
+func StatRuns(stat string) (runs []Run, ok bool) {
+	i := strings.Index(stat, "BLOCKS:")
+	if j := strings.Index(stat, "EXTENTS:"); j >= 0 {
 		i = j
 	}
 	if i < 0 {
-		return nil
+		return nil, false
 	}
-	var out []uint64
-	for _, m := range statRunRE.FindAllStringSubmatch(st[i:], -1) {
-		phys, _ := strconv.ParseUint(m[3], 10, 64)
-		end := phys
-		if m[4] != "" {
-			end, _ = strconv.ParseUint(m[4], 10, 64)
+	covered := uint64(0)
+	for _, m := range statRunRE.FindAllStringSubmatch(stat[i:], -1) {
+		lo, _ := strconv.ParseUint(m[1], 10, 64)
+		hi := lo
+		if m[2] != "" {
+			hi, _ = strconv.ParseUint(m[2], 10, 64)
 		}
-		for b := phys; b <= end; b++ {
-			out = append(out, b)
+		phys, _ := strconv.ParseUint(m[3], 10, 64)
+		if len(runs) > 0 && lo < covered {
+			continue
+		}
+		runs = append(runs, Run{Logical: lo, Len: hi - lo + 1, Physical: phys})
+		covered = hi + 1
+	}
+	return runs, true
+}
+
+// DataBlocks lists only the data blocks of inode ino in logical order
+// (holes skipped), from `debugfs stat` (see StatRuns).
+func DataBlocks(t testing.TB, img string, ino uint64) []uint64 {
+	t.Helper()
+	runs, _ := StatRuns(Stat(t, img, ino))
+	var out []uint64
+	for _, r := range runs {
+		for k := range r.Len {
+			out = append(out, r.Physical+k)
 		}
 	}
 	return out
