@@ -15,9 +15,10 @@ import (
 // commitOrdered writes it in four flushed steps chosen so that a crash
 // after any of them loses nothing and the same command finishes the job:
 //
-//  1. links: each orphan gets its link count, still on the orphan list.
-//     The kernel and e2fsck treat a listed inode with links as a truncate
-//     in progress: truncated to i_size (nothing to free), kept.
+//  1. links: each orphan gets its link count (and, with --keep-past-eof,
+//     its new i_size), still on the orphan list. The kernel and e2fsck
+//     treat a listed inode with links as a truncate in progress:
+//     truncated to i_size (nothing to free), kept.
 //  2. entries: the directory entries, parent times, superblock counts.
 //     The orphan list is untouched, so every chain link still holds.
 //  3. unlist: the chain's owners (s_last_orphan, a predecessor's i_dtime)
@@ -149,8 +150,12 @@ func (p *Plan) orderedStages() ([]map[uint64][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if in.LinksCount != final.LinksCount {
+		// i_size goes with the link count (--keep-past-eof): a listed inode
+		// with links is truncated to its i_size by the next mount or fsck,
+		// which must then keep the blocks the relink keeps.
+		if in.LinksCount != final.LinksCount || in.Size() != final.Size() {
 			in.LinksCount = final.LinksCount
+			in.SetSize(final.Size())
 			in.SetCtime(p.Now)
 			if err := links.PutInode(ino, in, ""); err != nil {
 				return nil, err

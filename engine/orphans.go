@@ -31,10 +31,16 @@ type Orphan struct {
 	Ctime  time.Time `json:"ctime"`
 	Dtime  uint32    `json:"dtime"` // raw i_dtime: the chain link for chain members
 	// State: "deleted-open" (links 0: the file ext4relink can bring back),
+	// "past-eof" (links 0, i_size > 0, written blocks past i_size: a write
+	// or truncate was in flight; brought back, see StatePastEOF),
 	// "truncating" (links > 0: a truncate was in progress; never touched) or
-	// "releasing" (links 0, but written blocks lie past i_size: the kernel
-	// had begun freeing the file, cutting i_size first; never touched).
+	// "releasing" (links 0, i_size 0, written blocks still mapped: the
+	// kernel had begun freeing the file, cutting i_size first; never
+	// touched).
 	State string `json:"state"`
+	// PastEOFBlocks counts the written blocks past i_size (past-eof and
+	// releasing orphans).
+	PastEOFBlocks uint64 `json:"past_eof_blocks,omitempty"`
 	// Problem is set when the inode could not be read or validated.
 	Problem string `json:"problem,omitempty"`
 
@@ -158,37 +164,43 @@ func (fs *FS) describe(ino uint32) Orphan {
 	o.Blocks = in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs)
 	o.Mtime, o.Ctime = in.ModTime(), in.ChangeTime()
 	o.Dtime = in.Dtime
-	o.State = "deleted-open"
+	o.State = StateDeletedOpen
 	if in.LinksCount > 0 {
-		o.State = "truncating"
-	} else if fs.blocksPastEOF(ino, in) {
-		o.State = "releasing"
+		o.State = StateTruncating
+	} else if n := fs.writtenPastEOF(ino, in); n > 0 {
+		// ext4_evict_inode cuts i_size to 0 before it frees anything;
+		// nothing else leaves written blocks past a non-zero size on an
+		// unlinked file but a write or truncate in flight.
+		o.State, o.PastEOFBlocks = StatePastEOF, n
+		if in.Size() == 0 {
+			o.State = StateReleasing
+		}
 	}
 	return o
 }
 
 // blocksPastEOF reports whether inode ino maps a written (not unwritten)
-// block at or past the block holding its last byte: what ext4_evict_inode
-// leaves when it set i_size to 0 and a crash stopped ext4_truncate midway
-// (or a truncate of the deleted file was cut short). e2fsck reports it as
-// "i_size is N, should be M". A map that cannot be read is left to the
-// relink's own checks.
+// block wholly past its last byte: what ext4_evict_inode leaves when it set
+// i_size to 0 and a crash stopped ext4_truncate midway (releasing), or a
+// write or truncate in flight on the deleted file (past-eof). e2fsck
+// reports it as "i_size is N, should be M". A map that cannot be read is
+// left to the relink's own checks. A verity file keeps its Merkle tree
+// past i_size by design (e2fsck exempts it too).
 func (fs *FS) blocksPastEOF(ino uint32, in *inode.Inode) bool {
-	if in.HasInlineData() || (in.IsSymlink() && in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs) == 0) {
-		return false
+	return fs.writtenPastEOF(ino, in) > 0
+}
+
+// writtenPastEOF counts the written blocks blocksPastEOF looks for.
+func (fs *FS) writtenPastEOF(ino uint32, in *inode.Inode) uint64 {
+	if in.HasInlineData() || in.Flags&inode.VerityFl != 0 ||
+		(in.IsSymlink() && in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs) == 0) {
+		return 0
 	}
 	m, err := fs.BlockMap(ino, in)
 	if err != nil {
-		return false
+		return 0
 	}
-	bs := uint64(fs.bs)
-	eofBlocks := (in.Size() + bs - 1) / bs
-	for _, r := range m.Runs {
-		if !r.Unwritten && r.End() > eofBlocks {
-			return true
-		}
-	}
-	return false
+	return pastEOFSpan(m, in.Size(), uint64(fs.bs)).written
 }
 
 func typeName(in *inode.Inode) string {

@@ -30,7 +30,10 @@ type Plan struct {
 	// through: Commit then writes in crash-safe steps (see commitOrdered),
 	// which rules out changes that allocate blocks.
 	Ordered bool
-	list    *OrphanList // the orphan list the plan started from
+	// KeepPastEOF keeps the blocks a past-eof orphan wrote past its size
+	// (raising i_size) instead of freeing them.
+	KeepPastEOF bool
+	list        *OrphanList // the orphan list the plan started from
 }
 
 // Relinked describes one orphan the plan brings back.
@@ -46,6 +49,9 @@ type Relinked struct {
 	DirChange string `json:"dir_change"` // how the entry was added
 	// AlreadyDone is set when an earlier run had already linked the name.
 	AlreadyDone bool `json:"already_done,omitempty"`
+	// PastEOF says what became of the blocks a past-eof orphan had written
+	// past its size.
+	PastEOF *PastEOF `json:"past_eof,omitempty"`
 }
 
 // Change is one block the plan writes.

@@ -17,6 +17,9 @@ type Request struct {
 	Name  string // its new path (single mode)
 	All   bool   // every deleted-open orphan ...
 	Into  string // ... into this directory (default /lost+found), as #INODE
+	// KeepPastEOF: keep the blocks past-eof orphans wrote past their size
+	// and raise i_size over them, instead of freeing them (the default).
+	KeepPastEOF bool
 }
 
 // Skipped is an orphan --all leaves alone, and why.
@@ -46,6 +49,7 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	}
 	p := NewPlan(fs, now)
 	p.list = l
+	p.KeepPastEOF = req.KeepPastEOF
 	var skipped []Skipped
 	if req.All {
 		skipped, err = p.relinkAll(l, req.Into)
@@ -53,6 +57,9 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 		err = p.relinkOne(l, req.Inode, req.Name)
 	}
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.settlePastEOF(); err != nil {
 		return nil, nil, err
 	}
 	if err := p.unlist(l); err != nil {
@@ -115,8 +122,12 @@ func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
 			}
 		}
 		why := skipReason(o)
-		if p.Ordered && o.Type == "dir" {
+		switch {
+		case why != "":
+		case p.Ordered && o.Type == "dir":
 			why = orderedDirRefusal
+		case p.Ordered && o.State == StatePastEOF && !p.KeepPastEOF:
+			why = orderedTrimRefusal
 		}
 		if why != "" && !resumed {
 			skipped = append(skipped, Skipped{o.Inode, why})
@@ -149,8 +160,8 @@ func skipReason(o Orphan) string {
 		return "unreadable: " + o.Problem
 	case o.Links > 0:
 		return "truncate in progress (links > 0): not a deleted file; never touched"
-	case o.State == "releasing":
-		return fmt.Sprintf("the kernel had begun releasing it (i_size is already cut to %d but written blocks remain mapped past it): part of its data may be freed and its size is lost; never touched", o.Size)
+	case o.State == StateReleasing:
+		return fmt.Sprintf("the kernel had begun releasing it (i_size is already cut to %d but %d written block(s) remain mapped past it): part of its data may be freed and its size is lost; never touched", o.Size, o.PastEOFBlocks)
 	case o.Type == "unknown":
 		return "its mode names no known file type"
 	}
@@ -183,7 +194,11 @@ func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryEx
 	if err := p.checkOrphanData(o.Inode, in); err != nil {
 		return err
 	}
-	r := Relinked{Inode: o.Inode, Path: path, Parent: parent, Type: o.Type, Size: o.Size,
+	pastEOF, err := p.pastEOFDecision(o, in)
+	if err != nil {
+		return err
+	}
+	r := Relinked{PastEOF: pastEOF, Inode: o.Inode, Path: path, Parent: parent, Type: o.Type, Size: o.Size,
 		Source: o.Source, Position: o.Position, Slot: o.Slot, DirChange: "the entry already existed (an earlier run was interrupted)"}
 	if !entryExists {
 		d, err := p.openDir(parent)

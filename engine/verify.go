@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/ext4relink/ext4relink/inode"
 )
 
 // Verify re-reads the device from scratch (a new FS, no caches, no
@@ -73,6 +75,35 @@ func verifyRelinked(q *Plan, r Relinked) error {
 	}
 	if in.LinksCount == 0 || in.Dtime != 0 {
 		return fmt.Errorf("%w: inode %d has links %d, dtime %d", ErrVerify, r.Inode, in.LinksCount, in.Dtime)
+	}
+	if r.PastEOF != nil && !r.AlreadyDone {
+		return verifyPastEOF(q, r, in)
+	}
+	return nil
+}
+
+// verifyPastEOF re-reads a past-eof orphan's inode: the planned size, no
+// written block past it, every block it still maps marked in use, and
+// every cluster the trim freed marked free.
+func verifyPastEOF(q *Plan, r Relinked, in *inode.Inode) error {
+	pe := r.PastEOF
+	if in.Size() != pe.NewSize {
+		return fmt.Errorf("%w: inode %d has size %d, not %d", ErrVerify, r.Inode, in.Size(), pe.NewSize)
+	}
+	if n := q.fs.writtenPastEOF(r.Inode, in); n > 0 {
+		return fmt.Errorf("%w: inode %d still maps %d written block(s) past its size", ErrVerify, r.Inode, n)
+	}
+	if err := q.checkOrphanData(r.Inode, in); err != nil {
+		return fmt.Errorf("%w: inode %d: %v", ErrVerify, r.Inode, err)
+	}
+	for _, c := range pe.freed {
+		used, err := q.BlockInUse(c)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrVerify, err)
+		}
+		if used {
+			return fmt.Errorf("%w: block %d, freed past the size of inode %d, is still marked in use", ErrVerify, c, r.Inode)
+		}
 	}
 	return nil
 }
