@@ -86,9 +86,13 @@ func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList) {
 			fmt.Fprintf(w, "%d\t%s\t?\t\t\t\t\t\t\t\t\tunreadable: %s\n", o.Inode, where(o), o.Problem)
 			continue
 		}
+		state := o.State
+		if o.PastEOFBlocks > 0 {
+			state += fmt.Sprintf(" (%d written blocks past the size)", o.PastEOFBlocks)
+		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%04o\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n",
 			o.Inode, where(o), o.Type, o.Mode, o.UID, o.GID, o.Size, o.Links, o.Blocks,
-			localTime(o.Mtime), localTime(o.Ctime), o.State)
+			localTime(o.Mtime), localTime(o.Ctime), state)
 	}
 	w.Flush()
 }

@@ -17,6 +17,7 @@ type relinkOpts struct {
 	dryRun       bool
 	allowROMount bool
 	undo         string
+	keepPastEOF  bool
 }
 
 // relinkReport is what --json prints.
@@ -70,6 +71,7 @@ func (a *app) relink(args []string) int {
 	fl.BoolVar(&o.dryRun, "dry-run", false, "")
 	fl.BoolVar(&o.allowROMount, "allow-ro-mount", false, "")
 	fl.StringVar(&o.undo, "undo", "", "")
+	fl.BoolVar(&o.keepPastEOF, "keep-past-eof", false, "")
 	if code, ok := a.parse(fl, args, true); !ok {
 		return code
 	}
@@ -135,7 +137,7 @@ func (a *app) doRelink(o relinkOpts) int {
 	if err != nil {
 		return a.refuse(err, o.ino)
 	}
-	plan, skipped, err := fs.PlanRelink(engine.Request{Inode: o.ino, Name: o.name, All: o.all, Into: o.into}, time.Now())
+	plan, skipped, err := fs.PlanRelink(engine.Request{Inode: o.ino, Name: o.name, All: o.all, Into: o.into, KeepPastEOF: o.keepPastEOF}, time.Now())
 	if err != nil {
 		return a.refuse(err, o.ino)
 	}
@@ -216,6 +218,9 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 			continue
 		}
 		fmt.Fprintf(w, "%s inode %d (%s, %d bytes, %s) as %s: %s.\n", verb, r.Inode, r.Type, r.Size, where(engine.Orphan{Source: r.Source, Position: r.Position, Slot: r.Slot}), r.Path, r.DirChange)
+		if r.PastEOF != nil {
+			fmt.Fprintf(w, "  %s.\n", r.PastEOF.Sentence(rep.DryRun))
+		}
 	}
 	if len(rep.Relinked) == 0 {
 		a.printNothingToRelink(rep)

@@ -22,8 +22,8 @@ var manual = []section{
 		para("ext4relink - bring back files deleted while still open, by repairing ext4 offline"),
 	}},
 	{"SYNOPSIS", []block{synopsis{
-		"ext4relink [relink] --dev DEV --inode N --name PATH [--dry-run] [--json] [--undo FILE] [--allow-ro-mount]",
-		"ext4relink [relink] --dev DEV --all [--into DIR] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount]",
+		"ext4relink [relink] --dev DEV --inode N --name PATH [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
+		"ext4relink [relink] --dev DEV --all [--into DIR] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
 		"ext4relink list --dev DEV [--json]",
 		"ext4relink journal --dev DEV [--json]",
 		"ext4relink partitions --dev DISK [--json]",
@@ -69,9 +69,11 @@ var manual = []section{
 			and from the orphan file (with its slot), as the replayed journal
 			shows them, plus "stranded" ones a fast-commit replay cut off
 			the chain (which the kernel and e2fsck would free). STATE is deleted-open (what ext4relink brings back),
-			truncating (links > 0: a truncate was in progress) or releasing
-			(the kernel had begun freeing it: i_size already cut); the last
-			two are never touched. Never writes.`},
+			past-eof (also brought back: written blocks lie past a non-zero
+			i_size, a write or shrinking truncate was in flight; see
+			--keep-past-eof), truncating (links > 0: a truncate was in
+			progress) or releasing (the kernel had begun freeing it: i_size
+			already cut to 0); the last two are never touched. Never writes.`},
 		{"journal", `Show the journal's transactions as recovery would replay them:
 			sequence, blocks, revokes, checksum state. Never writes.`},
 		{"partitions", `List the MBR or GPT partition table of a disk image or
@@ -121,6 +123,13 @@ var manual = []section{
 			e2fsprogs undo format; 'e2undo FILE DEV' puts the device
 			back exactly, as long as nothing else changed it since
 			(e2undo refuses otherwise). With --dry-run no file is made`},
+		{"--keep-past-eof", `for past-eof orphans, keep the blocks written past i_size
+			and raise i_size to the end of the last one, instead of freeing
+			them (the default, as the kernel's truncate would). They hold what
+			reached the disk; the write in flight may not have. Refused when
+			an unwritten block lies in between. Without a journal, or with
+			quotas, the freeing is refused and this is the only way to relink
+			such an orphan`},
 		{"--allow-ro-mount", `write although the filesystem is mounted read-only. The
 			kernel's cached view then goes stale: reboot afterwards and
 			never remount it read-write before that`},
