@@ -106,8 +106,25 @@ func (pe *PastEOF) Sentence(dryRun bool) string {
 	return s + "; use --keep-past-eof to keep them"
 }
 
-// orderedTrimRefusal: freeing blocks cannot be ordered safely without a journal.
-const orderedTrimRefusal = "it has blocks written past its size (state past-eof), and freeing them changes the block map, the bitmaps and the counters together, which cannot be ordered safely without a journal; relink it with --keep-past-eof (which only raises i_size), or leave it"
+// Why the blocks past a past-eof orphan's size cannot be freed here.
+const (
+	orderedTrimRefusal = "it has blocks written past its size (state past-eof), and freeing them changes the block map, the bitmaps and the counters together, which cannot be ordered safely without a journal; relink it with --keep-past-eof (which only raises i_size), or leave it"
+	quotaTrimRefusal   = "it has blocks written past its size (state past-eof), and freeing them would change the owner's quota usage (quota feature); ext4relink does not edit quota files. Relink it with --keep-past-eof (which only raises i_size), or leave it"
+)
+
+// trimRefusal says why a past-eof orphan cannot be relinked without
+// --keep-past-eof on this filesystem ("" when it can).
+func (p *Plan) trimRefusal() string {
+	switch {
+	case p.KeepPastEOF:
+		return ""
+	case p.Ordered:
+		return orderedTrimRefusal
+	case p.SB.HasRoCompat(super.RoCompatQuota) || p.SB.HasRoCompat(super.RoCompatProject):
+		return quotaTrimRefusal
+	}
+	return ""
+}
 
 // pastEOFDecision validates what will be done with a past-eof orphan's
 // blocks; the change itself is planned by settlePastEOF once every entry
@@ -128,8 +145,8 @@ func (p *Plan) pastEOFDecision(o Orphan, in *inode.Inode) (*PastEOF, error) {
 	}
 	pe := &PastEOF{Action: "trimmed", Blocks: s.written, Bytes: s.written * bs, OldSize: in.Size(), NewSize: in.Size(), Unwritten: s.unwritten}
 	if !p.KeepPastEOF {
-		if p.Ordered {
-			return nil, super.Errorf(super.ErrUnsupported, fmt.Sprintf("inode %d", o.Inode), super.NoBlock, -1, "%s", orderedTrimRefusal)
+		if why := p.trimRefusal(); why != "" {
+			return nil, super.Errorf(super.ErrUnsupported, fmt.Sprintf("inode %d", o.Inode), super.NoBlock, -1, "%s", why)
 		}
 		return pe, nil
 	}

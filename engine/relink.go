@@ -126,8 +126,8 @@ func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
 		case why != "":
 		case p.Ordered && o.Type == "dir":
 			why = orderedDirRefusal
-		case p.Ordered && o.State == StatePastEOF && !p.KeepPastEOF:
-			why = orderedTrimRefusal
+		case o.State == StatePastEOF && p.trimRefusal() != "":
+			why = p.trimRefusal()
 		}
 		if why != "" && !resumed {
 			skipped = append(skipped, Skipped{o.Inode, why})
