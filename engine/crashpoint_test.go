@@ -44,6 +44,8 @@ type crashCase struct {
 	all     bool                                        // every orphan relinked: e2fsck must be fully clean
 	// noJournal: run on a journal-less copy of the fixture (ordered commit).
 	noJournal bool
+	// build, when set, makes the image instead of fixtures.Get(fixture).
+	build func(t *testing.T) *fixtures.Image
 }
 
 func orphanAt(img *fixtures.Image, path string) fixtures.OrphanInfo {
@@ -103,6 +105,16 @@ var crashCases = []crashCase{
 		req:  func(*fixtures.Image) Request { return Request{All: true} },
 		want: allInLostFound,
 	},
+	{ // a file caught mid-write (O_DIRECT append): the blocks past i_size freed
+		fixture: "inflight-odirect", build: inflightImage,
+		req: func(img *fixtures.Image) Request {
+			return Request{Inode: uint32(orphanAt(img, "vm.qcow2").Inode), Name: "/vm.qcow2"}
+		},
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"vm.qcow2": orphanAt(img, "vm.qcow2").SHA256}
+		},
+		all: true,
+	},
 	{ // no journal: an inline file into an inline directory
 		fixture: "ext4-inline", noJournal: true,
 		req: func(img *fixtures.Image) Request {
@@ -138,7 +150,12 @@ func TestCrashPoints(t *testing.T) {
 			}
 		}
 		t.Run(name, func(t *testing.T) {
-			img := fixtures.Get(t, c.fixture)
+			var img *fixtures.Image
+			if c.build != nil {
+				img = c.build(t)
+			} else {
+				img = fixtures.Get(t, c.fixture)
+			}
 			if c.noJournal {
 				img = noJournal(t, img)
 			}

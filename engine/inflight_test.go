@@ -174,3 +174,18 @@ func replayedCopy(t *testing.T, img string) string {
 	}
 	return p
 }
+
+// inflightImage is a genuine capture of an O_DIRECT append in flight on a
+// deleted file with a depth-1 extent tree, as a fixtures.Image whose one
+// orphan (path vm.qcow2) carries the hash of its first i_size bytes.
+func inflightImage(t *testing.T) *fixtures.Image {
+	t.Helper()
+	cp := fixtures.CaptureInFlight(t, fixtures.InFlightSpec{Op: fixtures.InFlightDirect, InitialMiB: 4, Fragment: true, Accept: acceptPastEOF})
+	if !cp.Genuine {
+		t.Fatalf("no clone of %d showed an append in flight", cp.Clones)
+	}
+	o, _ := stateOf(cp.Path, cp.Inode)
+	return &fixtures.Image{Name: "inflight-odirect", Path: cp.Path, Manifest: &fixtures.Manifest{
+		Orphans: []fixtures.OrphanInfo{{Inode: cp.Inode, Kind: "file", Size: int64(o.Size), SHA256: sha(cp.Content[:o.Size]), Path: "vm.qcow2"}},
+	}}
+}
