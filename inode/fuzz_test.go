@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/ext4relink/ext4relink/super"
@@ -191,6 +192,7 @@ func FuzzExtentTree(f *testing.F) {
 		}
 		checkMapInvariants(t, m, p)
 		checkAppendProperty(t, m, root, uint32(uint64(lblk)%(m.End()+3)), uint64(phys)+1, p, read, AppendExtent)
+		checkTruncateProperty(t, m, root, uint64(phys)%(m.End()+3), p, read)
 	})
 }
 
@@ -218,6 +220,7 @@ func FuzzIndirect(f *testing.F) {
 		}
 		checkMapInvariants(t, m, p)
 		checkAppendProperty(t, m, iblock, lblk%70000, uint64(phys)+1, p, read, AppendIndirect)
+		checkTruncateProperty(t, m, iblock, uint64(phys)%(m.End()+3), p, read)
 	})
 }
 
@@ -319,4 +322,69 @@ func FuzzXattr(f *testing.F) {
 		_, _ = InlineData(in, 7)
 		checkSetInline(t, in, 7, data)
 	})
+}
+
+// checkTruncateProperty: after a cut at from, the map is the old one
+// clipped at from, the freed runs are exactly the rest, and the freed
+// tree or indirect blocks plus the ones still used are the old ones.
+func checkTruncateProperty(t *testing.T, m *BlockMap, iblock []byte, from uint64, p MapParams, read ReadFunc) {
+	var (
+		c   *Cut
+		err error
+	)
+	if m.Format == FormatIndirect {
+		c, err = TruncateIndirect(iblock, from, p, read)
+	} else {
+		c, err = TruncateExtents(iblock, uint32(from), p, read)
+	}
+	checkError(t, err)
+	if err != nil {
+		return
+	}
+	over := func(b uint64) ([]byte, error) {
+		if v, ok := c.Blocks[b]; ok {
+			return v, nil
+		}
+		return read(b)
+	}
+	var m2 *BlockMap
+	if m.Format == FormatIndirect {
+		m2, err = MapIndirect(c.IBlock[:], p, over)
+	} else {
+		m2, err = MapExtents(c.IBlock[:], p, over)
+	}
+	if err != nil {
+		t.Fatalf("the cut map does not read back: %v", err)
+	}
+	var kept, freed []uint64
+	for _, r := range m.Runs {
+		for k := range uint64(r.Len) {
+			if uint64(r.Logical)+k < from {
+				kept = append(kept, uint64(r.Logical)+k, r.Physical+k)
+			} else {
+				freed = append(freed, uint64(r.Logical)+k, r.Physical+k)
+			}
+		}
+	}
+	flat := func(runs []Run) []uint64 {
+		var out []uint64
+		for _, r := range runs {
+			for k := range uint64(r.Len) {
+				out = append(out, uint64(r.Logical)+k, r.Physical+k)
+			}
+		}
+		return out
+	}
+	if got := flat(m2.Runs); !slices.Equal(got, kept) {
+		t.Fatalf("cut at %d: kept %v, want %v", from, got, kept)
+	}
+	if got := flat(c.Freed); !slices.Equal(got, freed) {
+		t.Fatalf("cut at %d: freed %v, want %v", from, got, freed)
+	}
+	meta := append(slices.Clone(m2.Meta), c.FreedMeta...)
+	slices.Sort(meta)
+	old := slices.Sorted(slices.Values(m.Meta))
+	if !slices.Equal(meta, old) {
+		t.Fatalf("cut at %d: tree blocks kept %v + freed %v, want %v", from, m2.Meta, c.FreedMeta, m.Meta)
+	}
 }
