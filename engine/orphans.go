@@ -170,9 +170,10 @@ func (fs *FS) describe(ino uint32) Orphan {
 	} else if n := fs.writtenPastEOF(ino, in); n > 0 {
 		// ext4_evict_inode cuts i_size to 0 before it frees anything;
 		// nothing else leaves written blocks past a non-zero size on an
-		// unlinked file but a write or truncate in flight.
+		// unlinked regular file but a write or truncate in flight. Other
+		// types are not written that way: left alone, as releasing.
 		o.State, o.PastEOFBlocks = StatePastEOF, n
-		if in.Size() == 0 {
+		if in.Size() == 0 || !in.IsReg() {
 			o.State = StateReleasing
 		}
 	}

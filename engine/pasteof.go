@@ -22,7 +22,7 @@ const (
 	// handle as the first blocks freed: a crash after a truncate restart
 	// leaves exactly this. The file's size is lost; never touched.
 	StateReleasing = "releasing"
-	// StatePastEOF: links 0, i_size > 0 and written blocks mapped at or past
+	// StatePastEOF: a regular file, links 0, i_size > 0 and written blocks mapped at or past
 	// the first block wholly beyond i_size. The kernel's release never
 	// leaves this (it cuts i_size to 0 first); an extending O_DIRECT write
 	// does (ext4_dio_write_iter allocates written blocks past EOF and
