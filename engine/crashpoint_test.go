@@ -115,6 +115,16 @@ var crashCases = []crashCase{
 		},
 		all: true,
 	},
+	{ // no journal, a file caught mid-write kept with --keep-past-eof: its
+		// new i_size goes with the link count in the first step
+		fixture: "inflight-odirect", build: inflightKeptImage, noJournal: true, all: true,
+		req: func(img *fixtures.Image) Request {
+			return Request{Inode: uint32(orphanAt(img, "vm.qcow2").Inode), Name: "/vm.qcow2", KeepPastEOF: true}
+		},
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"vm.qcow2": orphanAt(img, "vm.qcow2").SHA256}
+		},
+	},
 	{ // no journal: an inline file into an inline directory
 		fixture: "ext4-inline", noJournal: true,
 		req: func(img *fixtures.Image) Request {

@@ -189,3 +189,28 @@ func inflightImage(t *testing.T) *fixtures.Image {
 		Orphans: []fixtures.OrphanInfo{{Inode: cp.Inode, Kind: "file", Size: int64(o.Size), SHA256: sha(cp.Content[:o.Size]), Path: "vm.qcow2"}},
 	}}
 }
+
+// inflightKeptImage is inflightImage whose orphan carries the hash of what
+// --keep-past-eof brings back (as a clean run on a copy reads it).
+func inflightKeptImage(t *testing.T) *fixtures.Image {
+	t.Helper()
+	img := inflightImage(t)
+	p := img.Copy(t)
+	if _, err := relinkImage(t, p, Request{Inode: uint32(img.Orphans[0].Inode), Name: "/vm.qcow2", KeepPastEOF: true}); err != nil {
+		t.Fatal(err)
+	}
+	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	data, err := fs.ReadPath("vm.qcow2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) <= img.Orphans[0].Size || sha(data[:img.Orphans[0].Size]) != img.Orphans[0].SHA256 {
+		t.Fatal("the kept file does not start with the bytes written")
+	}
+	img.Orphans[0].SHA256, img.Orphans[0].Size = sha(data), int64(len(data))
+	return img
+}
