@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/internal/testfs"
 )
 
@@ -88,7 +89,13 @@ func TestPastEOFGenuine(t *testing.T) {
 			if o.State != wantState {
 				t.Fatalf("state %q, want %s", o.State, wantState)
 			}
-			t.Logf("inode %d: size %d, %d written block(s) past it", o.Inode, o.Size, o.PastEOFBlocks)
+			m := mapOf(t, img, o.Inode)
+			t.Logf("inode %d: size %d, %d written block(s) past it; %s map, depth %d, %d runs", o.Inode, o.Size, o.PastEOFBlocks, m.Format, m.Depth, len(m.Runs))
+			switch {
+			case c.spec.Fragment && m.Depth < 1,
+				len(c.spec.Mkfs) > 0 && m.Format != inode.FormatIndirect:
+				t.Fatalf("not the map shape this case is for")
+			}
 			if o.Size > uint64(len(cp.Content)) {
 				t.Fatalf("size %d is past everything written (%d)", o.Size, len(cp.Content))
 			}
@@ -213,4 +220,22 @@ func inflightKeptImage(t *testing.T) *fixtures.Image {
 	}
 	img.Orphans[0].SHA256, img.Orphans[0].Size = sha(data), int64(len(data))
 	return img
+}
+
+func mapOf(t *testing.T, img string, ino uint32) *inode.BlockMap {
+	t.Helper()
+	fs, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	in, _, err := fs.ReadInode(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := fs.BlockMap(ino, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
