@@ -110,7 +110,7 @@ func TestPastEOFGenuine(t *testing.T) {
 			if pe := plan.Relinks[0].PastEOF; wantState == StatePastEOF && (pe == nil || pe.Action != "trimmed" || pe.Blocks != o.PastEOFBlocks) {
 				t.Fatalf("past_eof %+v", pe)
 			}
-			e2fsckClean(t, p)
+			e2fsckSilent(t, p)
 			checkContents(t, p, map[string]string{"vm.qcow2": want})
 
 			if wantState != StatePastEOF {
@@ -126,7 +126,7 @@ func TestPastEOFGenuine(t *testing.T) {
 			if pe == nil || pe.Action != "kept" || pe.NewSize <= o.Size || pe.NewSize%4096 != 0 {
 				t.Fatalf("past_eof %+v", pe)
 			}
-			e2fsckClean(t, p)
+			e2fsckSilent(t, p)
 			fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)

@@ -75,7 +75,7 @@ type PastEOF struct {
 	NewSize uint64 `json:"new_size"`
 	// Unwritten counts preallocated (unwritten) blocks past the old size
 	// that were freed with them; MapBlocks the extent-tree or indirect
-	// blocks left empty and freed.
+	// blocks freed (left empty, or a tree level pulled up into the inode).
 	Unwritten uint64 `json:"unwritten_blocks,omitempty"`
 	MapBlocks uint64 `json:"map_blocks,omitempty"`
 
@@ -100,7 +100,7 @@ func (pe *PastEOF) Sentence(dryRun bool) string {
 		s += fmt.Sprintf(", with %d preallocated block(s) past it", pe.Unwritten)
 	}
 	if pe.MapBlocks > 0 {
-		s += fmt.Sprintf(" and %d block-map block(s) left empty", pe.MapBlocks)
+		s += fmt.Sprintf(" and %d block-map block(s) no longer needed", pe.MapBlocks)
 	}
 	s += " (the write or truncate in flight when the copy was taken; the kernel's truncate would have freed them too)"
 	return s + "; use --keep-past-eof to keep them"

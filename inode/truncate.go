@@ -36,7 +36,11 @@ func (c *Cut) FreedData() uint64 {
 // blocks left without entries are released and their index entries
 // removed, and a root left without entries becomes an empty leaf
 // (eh_depth 0), as ext4_ext_remove_space leaves a tree emptied by a
-// truncate. The whole tree is mapped and validated first.
+// truncate. Then, while everything one level below the root fits in the
+// root, that level is pulled up into it and its blocks released (as
+// ext4_ext_try_to_merge_up does for one leaf, and as e2fsck would
+// rebuild a tree it finds "could be shorter"). The whole tree is mapped
+// and validated first.
 func TruncateExtents(iblock []byte, from uint32, p MapParams, read ReadFunc) (*Cut, error) {
 	if _, err := MapExtents(iblock, p, read); err != nil {
 		return nil, err
@@ -53,8 +57,57 @@ func TruncateExtents(iblock []byte, from uint32, p MapParams, read ReadFunc) (*C
 	if root.Count() == 0 && root.Header.Depth > 0 {
 		root.Header.Depth, root.Header.Max = 0, RootMaxEntries
 	}
+	if err := t.shorten(root); err != nil {
+		return nil, err
+	}
 	copy(c.IBlock[:], root.Encode())
 	return c, nil
+}
+
+// shorten pulls the level below the root into the root while it fits.
+func (t *extCut) shorten(root *ExtentNode) error {
+	for root.Header.Depth > 0 {
+		var children []*ExtentNode
+		n := 0
+		for _, x := range root.Index {
+			b, ok := t.cut.Blocks[x.Leaf()]
+			if !ok {
+				var err error
+				if b, err = t.p.read(t.read, x.Leaf()); err != nil {
+					return err
+				}
+			}
+			child, err := DecodeExtentNode(b)
+			if err != nil {
+				return err
+			}
+			if err := child.Validate(t.p, NodeCheck{Depth: int(root.Header.Depth) - 1, Block: x.Leaf(), First: x.Block}); err != nil {
+				return err
+			}
+			children = append(children, child)
+			n += child.Count()
+		}
+		if n > int(root.Header.Max) {
+			return nil
+		}
+		before := root.Count()
+		blocks := root.Index
+		root.Index, root.Extents = nil, nil
+		for _, child := range children {
+			root.Index = append(root.Index, child.Index...)
+			root.Extents = append(root.Extents, child.Extents...)
+		}
+		root.Header.Depth--
+		root.Header.Entries = uint16(n)
+		for k := n; k < before; k++ {
+			clear(root.Raw[ExtentHeaderSize+k*ExtentEntrySize : ExtentHeaderSize+(k+1)*ExtentEntrySize])
+		}
+		for _, x := range blocks {
+			t.cut.FreedMeta = append(t.cut.FreedMeta, x.Leaf())
+			delete(t.cut.Blocks, x.Leaf())
+		}
+	}
+	return nil
 }
 
 type extCut struct {
