@@ -271,7 +271,7 @@ func (a *app) printNext(rep relinkReport) {
 "Filesystem still has errors", exit 4): e2fsck -n never processes the orphan
 list, so it sees these inodes half-deleted. That is expected and says nothing
 about what was relinked. The next mount (even read-only) or 'e2fsck -p'/'-y'
-finishes the kernel's work: deleted-open and releasing inodes are freed for
+finishes the kernel's work: deleted-open, past-eof and releasing inodes are freed for
 good, truncating ones truncated. To keep one, relink it first:
   ext4relink --dev %[3]s --inode %[2]d --name PATH   (or --all)
 Mount only when you want none of them.
