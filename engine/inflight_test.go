@@ -2,8 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -33,11 +31,6 @@ func stateOf(img string, ino uint64) (Orphan, bool) {
 func acceptPastEOF(img string, ino uint64) bool {
 	o, ok := stateOf(img, ino)
 	return ok && o.State == StatePastEOF
-}
-
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
 
 // TestPastEOFGenuine relinks files caught mid-write on genuine kernel-made
@@ -102,7 +95,7 @@ func TestPastEOFGenuine(t *testing.T) {
 			if o.Size > uint64(len(cp.Content)) {
 				t.Fatalf("size %d is past everything written (%d)", o.Size, len(cp.Content))
 			}
-			want := sha(cp.Content[:o.Size])
+			want := testfs.SHA256(cp.Content[:o.Size])
 
 			// Default: trim.
 			p := copyOf(t, img)
@@ -113,7 +106,7 @@ func TestPastEOFGenuine(t *testing.T) {
 			if pe := plan.Relinks[0].PastEOF; wantState == StatePastEOF && (pe == nil || pe.Action != "trimmed" || pe.Blocks != o.PastEOFBlocks) {
 				t.Fatalf("past_eof %+v", pe)
 			}
-			e2fsckSilent(t, p)
+			testfs.E2fsckSilent(t, p)
 			checkContents(t, p, map[string]string{"vm.qcow2": want})
 
 			if wantState != StatePastEOF {
@@ -129,7 +122,7 @@ func TestPastEOFGenuine(t *testing.T) {
 			if pe == nil || pe.Action != "kept" || pe.NewSize <= o.Size || pe.NewSize%4096 != 0 {
 				t.Fatalf("past_eof %+v", pe)
 			}
-			e2fsckSilent(t, p)
+			testfs.E2fsckSilent(t, p)
 			fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)
@@ -147,7 +140,7 @@ func TestPastEOFGenuine(t *testing.T) {
 			} else {
 				t.Logf("the kept blocks do not hold the data of the write in flight (it had not reached the disk)")
 			}
-			checkContents(t, p, map[string]string{"vm.qcow2": sha(data)})
+			checkContents(t, p, map[string]string{"vm.qcow2": testfs.SHA256(data)})
 
 			// What the kernel's release leaves (i_size 0 first) is still refused.
 			p = replayedCopy(t, img)
@@ -196,7 +189,7 @@ func inflightImage(t *testing.T) *fixtures.Image {
 	}
 	o, _ := stateOf(cp.Path, cp.Inode)
 	return &fixtures.Image{Name: "inflight-odirect", Path: cp.Path, Manifest: &fixtures.Manifest{
-		Orphans: []fixtures.OrphanInfo{{Inode: cp.Inode, Kind: "file", Size: int64(o.Size), SHA256: sha(cp.Content[:o.Size]), Path: "vm.qcow2"}},
+		Orphans: []fixtures.OrphanInfo{{Inode: cp.Inode, Kind: "file", Size: int64(o.Size), SHA256: testfs.SHA256(cp.Content[:o.Size]), Path: "vm.qcow2"}},
 	}}
 }
 
@@ -218,10 +211,10 @@ func inflightKeptImage(t *testing.T) *fixtures.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int64(len(data)) <= img.Orphans[0].Size || sha(data[:img.Orphans[0].Size]) != img.Orphans[0].SHA256 {
+	if int64(len(data)) <= img.Orphans[0].Size || testfs.SHA256(data[:img.Orphans[0].Size]) != img.Orphans[0].SHA256 {
 		t.Fatal("the kept file does not start with the bytes written")
 	}
-	img.Orphans[0].SHA256, img.Orphans[0].Size = sha(data), int64(len(data))
+	img.Orphans[0].SHA256, img.Orphans[0].Size = testfs.SHA256(data), int64(len(data))
 	return img
 }
 

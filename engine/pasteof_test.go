@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -34,12 +32,11 @@ func cutFixtureOrphan(t *testing.T, name, orphan string, size uint64) cutOrphan 
 	}
 	p := testfs.Replayed(t, img)
 	full := testfs.Cat(t, p, o.Inode)
-	if s := sha256.Sum256(full); hex.EncodeToString(s[:]) != o.SHA256 {
+	if testfs.SHA256(full) != o.SHA256 {
 		t.Fatalf("%s: debugfs reads %s with the wrong content", name, orphan)
 	}
 	testfs.Debugfs(t, p, fmt.Sprintf("sif <%d> size %d", o.Inode, size), true)
-	s := sha256.Sum256(full[:size])
-	return cutOrphan{path: p, ino: uint32(o.Inode), size: size, want: hex.EncodeToString(s[:]), full: full}
+	return cutOrphan{path: p, ino: uint32(o.Inode), size: size, want: testfs.SHA256(full[:size]), full: full}
 }
 
 func listed(t *testing.T, img string, ino uint32) Orphan {
@@ -100,7 +97,7 @@ func TestPastEOFTrimShapes(t *testing.T) {
 				t.Fatalf("past_eof %+v, want trimmed %d blocks", pe, o.PastEOFBlocks)
 			}
 			t.Logf("%s", pe.Sentence(false))
-			e2fsckSilent(t, co.path)
+			testfs.E2fsckSilent(t, co.path)
 			checkContents(t, co.path, map[string]string{fmt.Sprintf("lost+found/#%d", co.ino): co.want})
 		})
 	}
@@ -123,8 +120,7 @@ func TestPastEOFKeep(t *testing.T) {
 	fsckOnlyOrphans(t, co.path, fixtures.Get(t, "ext4-4k-freeze"), nil)
 	// The original bytes, then the zeros the kernel wrote after EOF in the last block.
 	content := append(append([]byte(nil), co.full...), make([]byte, end-uint64(len(co.full)))...)
-	s := sha256.Sum256(content)
-	checkContents(t, co.path, map[string]string{"kept": hex.EncodeToString(s[:])})
+	checkContents(t, co.path, map[string]string{"kept": testfs.SHA256(content)})
 }
 
 // TestPastEOFOrderedRefusesTrim: without a journal the trim cannot be
@@ -135,12 +131,12 @@ func TestPastEOFOrderedRefusesTrim(t *testing.T) {
 	if out, err := exec.Command("tune2fs", "-O", "^has_journal", co.path).CombinedOutput(); err != nil {
 		t.Fatalf("tune2fs: %v\n%s", err, out)
 	}
-	before := fileSum(t, co.path)
+	before := testfs.FileSHA256(t, co.path)
 	_, err := relinkImage(t, co.path, Request{Inode: co.ino, Name: "/x"})
 	if !errors.Is(err, super.ErrUnsupported) || !strings.Contains(err.Error(), "past-eof") {
 		t.Fatalf("got %v, want a refusal of the trim without a journal", err)
 	}
-	if fileSum(t, co.path) != before {
+	if testfs.FileSHA256(t, co.path) != before {
 		t.Fatal("the refusal wrote")
 	}
 	plan, err := relinkImage(t, co.path, Request{All: true})
@@ -155,20 +151,5 @@ func TestPastEOFOrderedRefusesTrim(t *testing.T) {
 	if _, err := relinkImage(t, co.path, Request{Inode: co.ino, Name: "/x", KeepPastEOF: true}); err != nil {
 		t.Fatal(err)
 	}
-	e2fsckSilent(t, co.path)
-}
-
-// e2fsckSilent: e2fsck -fn exits 0 and says nothing but its version and
-// summary (no "could be shorter" or other optimisation offers either).
-func e2fsckSilent(t *testing.T, img string) {
-	t.Helper()
-	out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput()
-	if err != nil {
-		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if !strings.HasPrefix(l, "e2fsck ") && !strings.HasPrefix(l, "Pass ") && !strings.HasPrefix(l, img+": ") {
-			t.Fatalf("e2fsck -fn has something to say:\n%s", out)
-		}
-	}
+	testfs.E2fsckSilent(t, co.path)
 }
