@@ -377,6 +377,9 @@ func TestREADMEDemoExcerpt(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("demo: exit %d: %s", code, errs)
 	}
+	if !strings.Contains(out, "inode 19 was /srv/db/orders.db") {
+		t.Error("the demo names the files without their leading slash")
+	}
 	out = strings.ReplaceAll(out, dir+"/", "")
 	checked := 0
 	for _, line := range strings.Split(block, "\n") {
