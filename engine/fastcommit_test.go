@@ -69,8 +69,8 @@ func TestFastCommitFixtureReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dev.Close()
-	if fsys.FastCommit != nil {
-		t.Fatalf("fast commits not replayed: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused != nil {
+		t.Fatalf("fast commits not replayed: %v", fsys.Journal.FastCommitsRefused)
 	}
 	if fsys.Journal.FastCommits == 0 {
 		t.Fatal("Journal.FastCommits is 0: the fixture has no pending fast commit")
@@ -541,9 +541,9 @@ func TestFastCommitGenerated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fsys.FastCommit != nil {
+			if fsys.Journal.FastCommitsRefused != nil {
 				dev.Close()
-				t.Fatalf("LoadFS did not replay the fast commits: %v", fsys.FastCommit)
+				t.Fatalf("LoadFS did not replay the fast commits: %v", fsys.Journal.FastCommitsRefused)
 			}
 			var logged []string
 			for _, tg := range fsys.Log.FastCommit.Replay() {
@@ -583,8 +583,8 @@ func TestFastCommitGenerated(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if fsys.FastCommit != nil || fsys.Journal.FastCommits == 0 {
-					t.Fatalf("FastCommit %v, %d records", fsys.FastCommit, fsys.Journal.FastCommits)
+				if fsys.Journal.FastCommitsRefused != nil || fsys.Journal.FastCommits == 0 {
+					t.Fatalf("FastCommit %v, %d records", fsys.Journal.FastCommitsRefused, fsys.Journal.FastCommits)
 				}
 				if err := fsys.Commit(NewPlan(fsys, time.Now())); err != nil {
 					t.Fatal(err)
@@ -780,8 +780,8 @@ func fcIdempotent(t *testing.T, img *fcImage) {
 		t.Fatal(err)
 	}
 	defer dev.Close()
-	if fsys.FastCommit != nil {
-		t.Fatalf("the second replay was refused: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused != nil {
+		t.Fatalf("the second replay was refused: %v", fsys.Journal.FastCommitsRefused)
 	}
 	for b, want := range first {
 		got, err := fsys.ReadBlock(b)
@@ -975,19 +975,19 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 		t.Fatal("the fixture's fast commit has no INODE record")
 	}
 	fsys := loadDamaged(t, a.with(func(map[uint64][]byte) {}), len(a.tags))
-	if fsys.FastCommit != nil {
-		t.Fatalf("the re-checksummed original is refused: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused != nil {
+		t.Fatalf("the re-checksummed original is refused: %v", fsys.Journal.FastCommitsRefused)
 	}
 	fsys = loadDamaged(t, a.with(func(b map[uint64][]byte) {
 		b[ino.Block][ino.Offset+4+4+0x10] ^= 0x40 // i_mtime of the logged inode
 	}), len(a.tags))
-	if fsys.FastCommit == nil || !strings.Contains(fsys.FastCommit.Error(), "checksum") {
-		t.Fatalf("a damaged INODE record was not refused: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused == nil || !strings.Contains(fsys.Journal.FastCommitsRefused.Error(), "checksum") {
+		t.Fatalf("a damaged INODE record was not refused: %v", fsys.Journal.FastCommitsRefused)
 	}
 	if len(fsys.fc) != 0 {
 		t.Fatal("a refused replay left blocks behind")
 	}
-	t.Log(fsys.FastCommit)
+	t.Log(fsys.Journal.FastCommitsRefused)
 
 	sc := fcScenarios[0]
 	img := buildFCImage(t, sc)
@@ -1009,10 +1009,10 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 			binary.LittleEndian.PutUint16(v[10:], uint16(target>>32))
 			binary.LittleEndian.PutUint32(v[12:], uint32(target))
 		}), len(a.tags))
-		if fsys.FastCommit == nil {
+		if fsys.Journal.FastCommitsRefused == nil {
 			t.Fatalf("ADD_RANGE to block %d was replayed", target)
 		}
-		t.Log(fsys.FastCommit)
+		t.Log(fsys.Journal.FastCommitsRefused)
 	}
 	// Into the inode table of group 0: metadata.
 	fsys = loadDamaged(t, a.with(func(map[uint64][]byte) {}), len(a.tags))
@@ -1023,10 +1023,10 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 	fsys = loadDamaged(t, a.with(func(b map[uint64][]byte) {
 		binary.LittleEndian.PutUint32(b[add.Block][add.Offset+4+12:], uint32(gd.InodeTable()))
 	}), len(a.tags))
-	if fsys.FastCommit == nil {
+	if fsys.Journal.FastCommitsRefused == nil {
 		t.Fatal("ADD_RANGE into the inode table was replayed")
 	}
-	t.Log(fsys.FastCommit)
+	t.Log(fsys.Journal.FastCommitsRefused)
 	// Onto blocks another inode maps: the orphan's data, the journal.
 	fsys = loadDamaged(t, a.with(func(map[uint64][]byte) {}), len(a.tags))
 	owned := map[string]uint64{}
@@ -1048,10 +1048,10 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 		// Which check fires first depends on where the kernel placed the
 		// blocks of this freshly built image: the record itself, or the
 		// final cross-check of every replayed inode's map.
-		if fsys.FastCommit == nil || !strings.Contains(fsys.FastCommit.Error(), "already maps") && !strings.Contains(fsys.FastCommit.Error(), "would both map") {
-			t.Fatalf("ADD_RANGE onto %s's block %d: %v", name, target, fsys.FastCommit)
+		if fsys.Journal.FastCommitsRefused == nil || !strings.Contains(fsys.Journal.FastCommitsRefused.Error(), "already maps") && !strings.Contains(fsys.Journal.FastCommitsRefused.Error(), "would both map") {
+			t.Fatalf("ADD_RANGE onto %s's block %d: %v", name, target, fsys.Journal.FastCommitsRefused)
 		}
-		t.Log(fsys.FastCommit)
+		t.Log(fsys.Journal.FastCommitsRefused)
 	}
 }
 
@@ -1069,7 +1069,7 @@ func TestFastCommitFlipEveryByte(t *testing.T) {
 		for k := 0; k < 4+int(tg.Len); k++ {
 			fsys, err := LoadFS(a.withDev(func(b map[uint64][]byte) { b[tg.Block][tg.Offset+k] ^= 0x5a }))
 			switch {
-			case err != nil || fsys.FastCommit != nil:
+			case err != nil || fsys.Journal.FastCommitsRefused != nil:
 				refused++
 			case fsys.Log.FastCommit.Valid < len(a.tags):
 				gone++ // the scan no longer accepts the fast commit: nothing pending
@@ -1122,8 +1122,8 @@ func TestFastCommitUninitGroups(t *testing.T) {
 	if gd0.Flags&(super.BgInodeUninit|super.BgBlockUninit) != super.BgInodeUninit|super.BgBlockUninit {
 		t.Fatalf("group %d is not INODE_UNINIT and BLOCK_UNINIT (flags %#x)", g, gd0.Flags)
 	}
-	if fsys.FastCommit != nil {
-		t.Fatalf("replay refused: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused != nil {
+		t.Fatalf("replay refused: %v", fsys.Journal.FastCommitsRefused)
 	}
 	gd, err := fsys.GroupDesc(g)
 	if err != nil {
@@ -1217,7 +1217,7 @@ func FuzzFastCommitReplay(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if fsys.FastCommit == nil && len(fsys.fc) > 0 {
+		if fsys.Journal.FastCommitsRefused == nil && len(fsys.fc) > 0 {
 			if _, err := fsys.Orphans(); err != nil {
 				t.Logf("replayed, orphans unreadable: %v", err)
 			}

@@ -50,7 +50,7 @@ func TestListEveryFixture(t *testing.T) {
 					t.Errorf("orphan %d (%s) not listed", m.Inode, m.Path)
 					continue
 				}
-				if o.Type != m.Kind || o.Links != 0 || o.State != "deleted-open" || o.Problem != "" {
+				if o.Type.String() != m.Kind || o.Links != 0 || o.State != StateDeletedOpen || o.Problem != "" {
 					t.Errorf("orphan %d: %+v", m.Inode, o)
 				}
 				if m.Kind != "dir" && o.Size != uint64(m.Size) {
@@ -75,9 +75,9 @@ func checkPositions(t *testing.T, l *OrphanList) {
 	slots := map[int]bool{}
 	for _, o := range l.Orphans {
 		switch o.Source {
-		case "chain":
+		case SourceChain:
 			pos = append(pos, o.Position)
-		case "orphan_file":
+		case SourceOrphanFile:
 			if slots[o.Slot] {
 				t.Errorf("slot %d listed twice", o.Slot)
 			}

@@ -120,11 +120,9 @@ func (fs *FS) replay(j *journal.Journal) error {
 		return err
 	}
 	if pending := ov.Pending(); pending != nil {
-		fs.FastCommit = pending
 		if err := fs.applyFastCommits(ov.Log.FastCommit.Replay()); err != nil {
-			fs.FastCommit = fmt.Errorf("%w; replaying them failed: %w", pending, err)
+			st.FastCommitsRefused = fmt.Errorf("%w; replaying them failed: %w", pending, err)
 		} else {
-			fs.FastCommit = nil
 			st.FastCommits = len(ov.Log.FastCommit.Replay())
 		}
 	}

@@ -39,10 +39,10 @@ func TestReleasingOrphan(t *testing.T) {
 	for _, x := range l.Orphans {
 		if x.Inode == uint32(o.Inode) {
 			found = true
-			if x.State != "releasing" {
+			if x.State != StateReleasing {
 				t.Fatalf("state %q, want releasing", x.State)
 			}
-		} else if x.State != "deleted-open" {
+		} else if x.State != StateDeletedOpen {
 			t.Errorf("inode %d: state %q", x.Inode, x.State)
 		}
 	}

@@ -63,9 +63,9 @@ func TestStrandedByFastCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs.FastCommit != nil {
+	if fs.Journal.FastCommitsRefused != nil {
 		dev.Close()
-		t.Fatalf("the rewritten fast commit is not replayed: %v", fs.FastCommit)
+		t.Fatalf("the rewritten fast commit is not replayed: %v", fs.Journal.FastCommitsRefused)
 	}
 	l, err := fs.Orphans()
 	dev.Close()
@@ -76,10 +76,10 @@ func TestStrandedByFastCommit(t *testing.T) {
 	for _, o := range l.Orphans {
 		switch {
 		case o.Inode == head:
-			if o.Source != "chain" || o.State != "truncating" {
+			if o.Source != SourceChain || o.State != StateTruncating {
 				t.Errorf("head %d: %+v", head, o)
 			}
-		case o.Source == "stranded":
+		case o.Source == SourceStranded:
 			stranded[o.Inode] = true
 		default:
 			t.Errorf("inode %d listed as %s", o.Inode, o.Source)

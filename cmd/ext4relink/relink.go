@@ -46,13 +46,13 @@ type relinkReport struct {
 
 // remainingOrphan is one orphan a run leaves on the list.
 type remainingOrphan struct {
-	Inode    uint32 `json:"inode"`
-	Type     string `json:"type"`
-	Size     uint64 `json:"size"`
-	State    string `json:"state"`
-	Source   string `json:"source"`
-	Position int    `json:"position,omitempty"`
-	Slot     int    `json:"slot,omitempty"`
+	Inode    uint32              `json:"inode"`
+	Type     engine.FileType     `json:"type"`
+	Size     uint64              `json:"size"`
+	State    engine.OrphanState  `json:"state"`
+	Source   engine.OrphanSource `json:"source"`
+	Position int                 `json:"position,omitempty"`
+	Slot     int                 `json:"slot,omitempty"`
 }
 
 // undoReport says where --undo saved the old content of the blocks written.
