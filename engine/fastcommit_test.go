@@ -64,10 +64,11 @@ func fcTouched(t *testing.T, fsys *FS) []uint32 {
 func TestFastCommitFixtureReplay(t *testing.T) {
 	img := fixtures.Get(t, "ext4-fastcommit")
 	ours := img.Copy(t)
-	fsys, dev, _, err := OpenFS(ours, Options{Mode: ReadWrite})
+	fsysOp, err := OpenFS(ours, Options{Mode: ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	defer dev.Close()
 	if fsys.Journal.FastCommitsRefused != nil {
 		t.Fatalf("fast commits not replayed: %v", fsys.Journal.FastCommitsRefused)
@@ -149,10 +150,11 @@ func TestFastCommitFixtureRelink(t *testing.T) {
 	// The kept file as e2fsck's replay leaves it.
 	theirs := img.Copy(t)
 	exec.Command("e2fsck", "-fy", theirs).Run()
-	fsys, dev, _, err := OpenFS(theirs, Options{Mode: ReadOnly})
+	fsysOp, err := OpenFS(theirs, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	_, _, kept, err := NewPlan(fsys, time.Now()).Resolve(fcKeptFile)
 	dev.Close()
 	if err != nil {
@@ -537,10 +539,11 @@ func TestFastCommitGenerated(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			img := buildFCImage(t, sc)
 			// The fast commits hold what the scenario is about.
-			fsys, dev, _, err := OpenFS(img.path, Options{Mode: ReadOnly})
+			fsysOp, err := OpenFS(img.path, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
+			fsys, dev := fsysOp.FS, fsysOp.Dev
 			if fsys.Journal.FastCommitsRefused != nil {
 				dev.Close()
 				t.Fatalf("LoadFS did not replay the fast commits: %v", fsys.Journal.FastCommitsRefused)
@@ -579,10 +582,11 @@ func TestFastCommitGenerated(t *testing.T) {
 
 			t.Run("write-replay", func(t *testing.T) {
 				p := img.copy(t)
-				fsys, dev, _, err := OpenFS(p, Options{Mode: ReadWrite})
+				fsysOp, err := OpenFS(p, Options{Mode: ReadWrite})
 				if err != nil {
 					t.Fatal(err)
 				}
+				fsys, dev := fsysOp.FS, fsysOp.Dev
 				if fsys.Journal.FastCommitsRefused != nil || fsys.Journal.FastCommits == 0 {
 					t.Fatalf("FastCommit %v, %d records", fsys.Journal.FastCommitsRefused, fsys.Journal.FastCommits)
 				}
@@ -646,10 +650,11 @@ func compareWithE2fsck(t *testing.T, img *fcImage, ours string) {
 	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() > 1) {
 		t.Fatalf("e2fsck -fy: %v\n%s", err, out)
 	}
-	fsys, dev, _, err := OpenFS(img.path, Options{Mode: ReadOnly})
+	fsysOp, err := OpenFS(img.path, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	touched := fcTouched(t, fsys)
 	dev.Close()
 	for _, ino := range touched {
@@ -679,10 +684,11 @@ func compareWithE2fsck(t *testing.T, img *fcImage, ours string) {
 // tree or indirect blocks) take.
 func fcTreeSectors(t *testing.T, img string, ino uint32) uint64 {
 	t.Helper()
-	fsys, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsysOp, err := OpenFS(img, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	defer dev.Close()
 	in, _, err := fsys.ReadInode(ino)
 	if err != nil {
@@ -699,10 +705,11 @@ func fcTreeSectors(t *testing.T, img string, ino uint32) uint64 {
 // replay may place those differently) on an image with nothing to recover.
 func fcDataRuns(t *testing.T, img string, ino uint32) []inode.Run {
 	t.Helper()
-	fsys, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsysOp, err := OpenFS(img, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	defer dev.Close()
 	if fsys.Journal.NeedsRecovery {
 		t.Fatalf("%s still needs recovery", img)
@@ -734,10 +741,11 @@ func fcDataRuns(t *testing.T, img string, ino uint32) []inode.Run {
 // finishRecovery's write order.)
 func fcIdempotent(t *testing.T, img *fcImage) {
 	p := img.copy(t)
-	fsys, dev, _, err := OpenFS(p, Options{Mode: ReadWrite})
+	fsysOp, err := OpenFS(p, Options{Mode: ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	first := map[uint64][]byte{}
 	for _, b := range fsys.FastCommitBlocks() {
 		first[b] = bytes.Clone(fsys.fc[b])
@@ -775,10 +783,11 @@ func fcIdempotent(t *testing.T, img *fcImage) {
 		t.Fatal("the replay changed nothing but bookkeeping blocks")
 	}
 	dev.Close() // crash: the journal still needs recovery
-	fsys, dev, _, err = OpenFS(p, Options{Mode: ReadWrite})
+	fsysOp, err = OpenFS(p, Options{Mode: ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev = fsysOp.FS, fsysOp.Dev
 	defer dev.Close()
 	if fsys.Journal.FastCommitsRefused != nil {
 		t.Fatalf("the second replay was refused: %v", fsys.Journal.FastCommitsRefused)

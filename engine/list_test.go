@@ -15,10 +15,11 @@ func TestListEveryFixture(t *testing.T) {
 	for _, img := range fixtures.All(t) {
 		t.Run(img.Name, func(t *testing.T) {
 			before := testfs.FileSHA256(t, img.Path)
-			fs, dev, _, err := OpenFS(img.Path, Options{Mode: ReadOnly})
+			fsOp, err := OpenFS(img.Path, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
+			fs, dev := fsOp.FS, fsOp.Dev
 			l, err := fs.Orphans()
 			dev.Close()
 			if err != nil {

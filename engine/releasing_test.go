@@ -26,10 +26,11 @@ func TestReleasingOrphan(t *testing.T) {
 	p := img.Copy(t)
 	testfs.Debugfs(t, p, fmt.Sprintf("sif <%d> size 0", o.Inode), true)
 
-	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	l, err := fs.Orphans()
 	dev.Close()
 	if err != nil {

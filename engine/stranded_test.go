@@ -59,10 +59,11 @@ func TestStrandedByFastCommit(t *testing.T) {
 	if err := os.WriteFile(p, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	if fs.Journal.FastCommitsRefused != nil {
 		dev.Close()
 		t.Fatalf("the rewritten fast commit is not replayed: %v", fs.Journal.FastCommitsRefused)
@@ -93,10 +94,11 @@ func TestStrandedByFastCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, dev, _, err = OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err = OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev = fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	n := 0
 	for _, r := range plan.Relinks {

@@ -54,13 +54,13 @@ func (a *app) openReadOnly(name string, args []string) (fs *engine.FS, closeFS f
 	if !ok {
 		return nil, nil, code, false
 	}
-	fs, dev, use, err := engine.OpenFS(a.dev, opts)
+	op, err := engine.OpenFS(a.dev, opts)
 	if err != nil {
 		return nil, nil, a.fail(err), false
 	}
-	a.noteSection(dev)
-	a.warnMounted(use)
-	return fs, func() { dev.Close() }, 0, true
+	a.noteSection(op.Dev)
+	a.warnMounted(op.Use)
+	return op.FS, func() { op.Dev.Close() }, 0, true
 }
 
 func (a *app) warnMounted(use engine.Use) {
