@@ -212,10 +212,11 @@ func rwSession(t *testing.T, img string, relinked map[string]string) {
 }
 
 func orphanFileIno(t *testing.T, img string) uint32 {
-	fs, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(img, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	return fs.SB.OrphanFileInum
 }

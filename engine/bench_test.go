@@ -28,10 +28,11 @@ func BenchmarkBigJournal(b *testing.B) {
 	b.Run("ext4relink-list", func(b *testing.B) {
 		var read int64
 		for b.Loop() {
-			fs, dev, _, err := OpenFS(img.Path, Options{Mode: ReadOnly})
+			fsOp, err := OpenFS(img.Path, Options{Mode: ReadOnly})
 			if err != nil {
 				b.Fatal(err)
 			}
+			fs, dev := fsOp.FS, fsOp.Dev
 			l, err := fs.Orphans()
 			if err != nil || len(l.Orphans) != 1 {
 				b.Fatalf("orphans %v, %v", l, err)
@@ -161,10 +162,11 @@ func BenchmarkRelink16T(b *testing.B) {
 // journal pays for the host filesystem allocating those blocks (300 ms on
 // this machine), which says nothing about ext4relink.
 func materializeJournal(b *testing.B, p string) {
-	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		b.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	jin, _, err := fs.ReadInode(fs.SB.JournalInum)
 	if err != nil {

@@ -276,10 +276,11 @@ func checkAfterCrash(t *testing.T, p string, img *fixtures.Image, c crashCase, n
 	} else {
 		fsckOnlyOrphans(t, p, img, want)
 	}
-	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	if fs.Journal.NeedsRecovery {
 		t.Fatalf("%s: journal recovery still pending after the re-run", name)

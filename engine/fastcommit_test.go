@@ -64,13 +64,14 @@ func fcTouched(t *testing.T, fsys *FS) []uint32 {
 func TestFastCommitFixtureReplay(t *testing.T) {
 	img := fixtures.Get(t, "ext4-fastcommit")
 	ours := img.Copy(t)
-	fsys, dev, _, err := OpenFS(ours, Options{Mode: ReadWrite})
+	fsysOp, err := OpenFS(ours, Options{Mode: ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	defer dev.Close()
-	if fsys.FastCommit != nil {
-		t.Fatalf("fast commits not replayed: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused != nil {
+		t.Fatalf("fast commits not replayed: %v", fsys.Journal.FastCommitsRefused)
 	}
 	if fsys.Journal.FastCommits == 0 {
 		t.Fatal("Journal.FastCommits is 0: the fixture has no pending fast commit")
@@ -149,10 +150,11 @@ func TestFastCommitFixtureRelink(t *testing.T) {
 	// The kept file as e2fsck's replay leaves it.
 	theirs := img.Copy(t)
 	exec.Command("e2fsck", "-fy", theirs).Run()
-	fsys, dev, _, err := OpenFS(theirs, Options{Mode: ReadOnly})
+	fsysOp, err := OpenFS(theirs, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	_, _, kept, err := NewPlan(fsys, time.Now()).Resolve(fcKeptFile)
 	dev.Close()
 	if err != nil {
@@ -537,13 +539,14 @@ func TestFastCommitGenerated(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			img := buildFCImage(t, sc)
 			// The fast commits hold what the scenario is about.
-			fsys, dev, _, err := OpenFS(img.path, Options{Mode: ReadOnly})
+			fsysOp, err := OpenFS(img.path, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fsys.FastCommit != nil {
+			fsys, dev := fsysOp.FS, fsysOp.Dev
+			if fsys.Journal.FastCommitsRefused != nil {
 				dev.Close()
-				t.Fatalf("LoadFS did not replay the fast commits: %v", fsys.FastCommit)
+				t.Fatalf("LoadFS did not replay the fast commits: %v", fsys.Journal.FastCommitsRefused)
 			}
 			var logged []string
 			for _, tg := range fsys.Log.FastCommit.Replay() {
@@ -579,12 +582,13 @@ func TestFastCommitGenerated(t *testing.T) {
 
 			t.Run("write-replay", func(t *testing.T) {
 				p := img.copy(t)
-				fsys, dev, _, err := OpenFS(p, Options{Mode: ReadWrite})
+				fsysOp, err := OpenFS(p, Options{Mode: ReadWrite})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if fsys.FastCommit != nil || fsys.Journal.FastCommits == 0 {
-					t.Fatalf("FastCommit %v, %d records", fsys.FastCommit, fsys.Journal.FastCommits)
+				fsys, dev := fsysOp.FS, fsysOp.Dev
+				if fsys.Journal.FastCommitsRefused != nil || fsys.Journal.FastCommits == 0 {
+					t.Fatalf("FastCommit %v, %d records", fsys.Journal.FastCommitsRefused, fsys.Journal.FastCommits)
 				}
 				if err := fsys.Commit(NewPlan(fsys, time.Now())); err != nil {
 					t.Fatal(err)
@@ -646,10 +650,11 @@ func compareWithE2fsck(t *testing.T, img *fcImage, ours string) {
 	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() > 1) {
 		t.Fatalf("e2fsck -fy: %v\n%s", err, out)
 	}
-	fsys, dev, _, err := OpenFS(img.path, Options{Mode: ReadOnly})
+	fsysOp, err := OpenFS(img.path, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	touched := fcTouched(t, fsys)
 	dev.Close()
 	for _, ino := range touched {
@@ -679,10 +684,11 @@ func compareWithE2fsck(t *testing.T, img *fcImage, ours string) {
 // tree or indirect blocks) take.
 func fcTreeSectors(t *testing.T, img string, ino uint32) uint64 {
 	t.Helper()
-	fsys, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsysOp, err := OpenFS(img, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	defer dev.Close()
 	in, _, err := fsys.ReadInode(ino)
 	if err != nil {
@@ -699,10 +705,11 @@ func fcTreeSectors(t *testing.T, img string, ino uint32) uint64 {
 // replay may place those differently) on an image with nothing to recover.
 func fcDataRuns(t *testing.T, img string, ino uint32) []inode.Run {
 	t.Helper()
-	fsys, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsysOp, err := OpenFS(img, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	defer dev.Close()
 	if fsys.Journal.NeedsRecovery {
 		t.Fatalf("%s still needs recovery", img)
@@ -734,10 +741,11 @@ func fcDataRuns(t *testing.T, img string, ino uint32) []inode.Run {
 // finishRecovery's write order.)
 func fcIdempotent(t *testing.T, img *fcImage) {
 	p := img.copy(t)
-	fsys, dev, _, err := OpenFS(p, Options{Mode: ReadWrite})
+	fsysOp, err := OpenFS(p, Options{Mode: ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev := fsysOp.FS, fsysOp.Dev
 	first := map[uint64][]byte{}
 	for _, b := range fsys.FastCommitBlocks() {
 		first[b] = bytes.Clone(fsys.fc[b])
@@ -775,13 +783,14 @@ func fcIdempotent(t *testing.T, img *fcImage) {
 		t.Fatal("the replay changed nothing but bookkeeping blocks")
 	}
 	dev.Close() // crash: the journal still needs recovery
-	fsys, dev, _, err = OpenFS(p, Options{Mode: ReadWrite})
+	fsysOp, err = OpenFS(p, Options{Mode: ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys, dev = fsysOp.FS, fsysOp.Dev
 	defer dev.Close()
-	if fsys.FastCommit != nil {
-		t.Fatalf("the second replay was refused: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused != nil {
+		t.Fatalf("the second replay was refused: %v", fsys.Journal.FastCommitsRefused)
 	}
 	for b, want := range first {
 		got, err := fsys.ReadBlock(b)
@@ -975,19 +984,19 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 		t.Fatal("the fixture's fast commit has no INODE record")
 	}
 	fsys := loadDamaged(t, a.with(func(map[uint64][]byte) {}), len(a.tags))
-	if fsys.FastCommit != nil {
-		t.Fatalf("the re-checksummed original is refused: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused != nil {
+		t.Fatalf("the re-checksummed original is refused: %v", fsys.Journal.FastCommitsRefused)
 	}
 	fsys = loadDamaged(t, a.with(func(b map[uint64][]byte) {
 		b[ino.Block][ino.Offset+4+4+0x10] ^= 0x40 // i_mtime of the logged inode
 	}), len(a.tags))
-	if fsys.FastCommit == nil || !strings.Contains(fsys.FastCommit.Error(), "checksum") {
-		t.Fatalf("a damaged INODE record was not refused: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused == nil || !strings.Contains(fsys.Journal.FastCommitsRefused.Error(), "checksum") {
+		t.Fatalf("a damaged INODE record was not refused: %v", fsys.Journal.FastCommitsRefused)
 	}
 	if len(fsys.fc) != 0 {
 		t.Fatal("a refused replay left blocks behind")
 	}
-	t.Log(fsys.FastCommit)
+	t.Log(fsys.Journal.FastCommitsRefused)
 
 	sc := fcScenarios[0]
 	img := buildFCImage(t, sc)
@@ -1009,10 +1018,10 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 			binary.LittleEndian.PutUint16(v[10:], uint16(target>>32))
 			binary.LittleEndian.PutUint32(v[12:], uint32(target))
 		}), len(a.tags))
-		if fsys.FastCommit == nil {
+		if fsys.Journal.FastCommitsRefused == nil {
 			t.Fatalf("ADD_RANGE to block %d was replayed", target)
 		}
-		t.Log(fsys.FastCommit)
+		t.Log(fsys.Journal.FastCommitsRefused)
 	}
 	// Into the inode table of group 0: metadata.
 	fsys = loadDamaged(t, a.with(func(map[uint64][]byte) {}), len(a.tags))
@@ -1023,10 +1032,10 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 	fsys = loadDamaged(t, a.with(func(b map[uint64][]byte) {
 		binary.LittleEndian.PutUint32(b[add.Block][add.Offset+4+12:], uint32(gd.InodeTable()))
 	}), len(a.tags))
-	if fsys.FastCommit == nil {
+	if fsys.Journal.FastCommitsRefused == nil {
 		t.Fatal("ADD_RANGE into the inode table was replayed")
 	}
-	t.Log(fsys.FastCommit)
+	t.Log(fsys.Journal.FastCommitsRefused)
 	// Onto blocks another inode maps: the orphan's data, the journal.
 	fsys = loadDamaged(t, a.with(func(map[uint64][]byte) {}), len(a.tags))
 	owned := map[string]uint64{}
@@ -1048,10 +1057,10 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 		// Which check fires first depends on where the kernel placed the
 		// blocks of this freshly built image: the record itself, or the
 		// final cross-check of every replayed inode's map.
-		if fsys.FastCommit == nil || !strings.Contains(fsys.FastCommit.Error(), "already maps") && !strings.Contains(fsys.FastCommit.Error(), "would both map") {
-			t.Fatalf("ADD_RANGE onto %s's block %d: %v", name, target, fsys.FastCommit)
+		if fsys.Journal.FastCommitsRefused == nil || !strings.Contains(fsys.Journal.FastCommitsRefused.Error(), "already maps") && !strings.Contains(fsys.Journal.FastCommitsRefused.Error(), "would both map") {
+			t.Fatalf("ADD_RANGE onto %s's block %d: %v", name, target, fsys.Journal.FastCommitsRefused)
 		}
-		t.Log(fsys.FastCommit)
+		t.Log(fsys.Journal.FastCommitsRefused)
 	}
 }
 
@@ -1069,7 +1078,7 @@ func TestFastCommitFlipEveryByte(t *testing.T) {
 		for k := 0; k < 4+int(tg.Len); k++ {
 			fsys, err := LoadFS(a.withDev(func(b map[uint64][]byte) { b[tg.Block][tg.Offset+k] ^= 0x5a }))
 			switch {
-			case err != nil || fsys.FastCommit != nil:
+			case err != nil || fsys.Journal.FastCommitsRefused != nil:
 				refused++
 			case fsys.Log.FastCommit.Valid < len(a.tags):
 				gone++ // the scan no longer accepts the fast commit: nothing pending
@@ -1122,8 +1131,8 @@ func TestFastCommitUninitGroups(t *testing.T) {
 	if gd0.Flags&(super.BgInodeUninit|super.BgBlockUninit) != super.BgInodeUninit|super.BgBlockUninit {
 		t.Fatalf("group %d is not INODE_UNINIT and BLOCK_UNINIT (flags %#x)", g, gd0.Flags)
 	}
-	if fsys.FastCommit != nil {
-		t.Fatalf("replay refused: %v", fsys.FastCommit)
+	if fsys.Journal.FastCommitsRefused != nil {
+		t.Fatalf("replay refused: %v", fsys.Journal.FastCommitsRefused)
 	}
 	gd, err := fsys.GroupDesc(g)
 	if err != nil {
@@ -1217,7 +1226,7 @@ func FuzzFastCommitReplay(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if fsys.FastCommit == nil && len(fsys.fc) > 0 {
+		if fsys.Journal.FastCommitsRefused == nil && len(fsys.fc) > 0 {
 			if _, err := fsys.Orphans(); err != nil {
 				t.Logf("replayed, orphans unreadable: %v", err)
 			}

@@ -27,9 +27,6 @@ type FS struct {
 	Journal *JournalState
 	jrnl    *journal.Journal // nil without an internal journal
 	Log     *journal.Log     // the recovery scan, when recovery was needed
-	// FastCommit is non-nil when valid fast commits newer than the last full
-	// commit are pending and could not be replayed (see fastcommit.go).
-	FastCommit error
 	// fc holds the blocks a fast-commit replay changed, on top of the
 	// journal overlay; Commit writes them home with the replay.
 	fc map[uint64][]byte
@@ -161,4 +158,8 @@ type JournalState struct {
 	Blocks        int    // distinct filesystem blocks the replay overrides
 	StopReason    string // where and why the scan stopped
 	FastCommits   int    // fast-commit records replayed on top of the log
+	// FastCommitsRefused says why valid fast commits newer than the last
+	// full commit are pending and were NOT replayed (nil when there were
+	// none, or they were replayed): list warns, a relink refuses.
+	FastCommitsRefused error
 }

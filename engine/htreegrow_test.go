@@ -27,10 +27,11 @@ func TestHtreeGrowthThroughEngine(t *testing.T) {
 			if _, err := relinkImage(t, p, Request{All: true}); err != nil {
 				t.Fatal(err)
 			}
-			fs, dev, _, err := OpenFS(p, Options{Mode: ReadWrite})
+			fsOp, err := OpenFS(p, Options{Mode: ReadWrite})
 			if err != nil {
 				t.Fatal(err)
 			}
+			fs, dev := fsOp.FS, fsOp.Dev
 			plan := NewPlan(fs, time.Now())
 			parent, _, target, err := plan.Resolve("/big/entry-00000-with-a-longish-name")
 			if err != nil || target == 0 {
@@ -80,10 +81,11 @@ func TestHtreeGrowthThroughEngine(t *testing.T) {
 // the commit, freshly from the image at path.
 func (*dir) nblocksOf(p *Plan, ino uint32, path ...string) (uint32, bool) {
 	if p == nil {
-		fs, dev, _, err := OpenFS(path[0], Options{Mode: ReadOnly})
+		fsOp, err := OpenFS(path[0], Options{Mode: ReadOnly})
 		if err != nil {
 			return 0, false
 		}
+		fs, dev := fsOp.FS, fsOp.Dev
 		defer dev.Close()
 		p = NewPlan(fs, time.Now())
 	}

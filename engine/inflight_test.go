@@ -16,10 +16,11 @@ import (
 
 // stateOf lists img (read-only) and returns inode ino's entry.
 func stateOf(img string, ino uint64) (Orphan, bool) {
-	fs, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(img, Options{Mode: ReadOnly})
 	if err != nil {
 		return Orphan{}, false
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	l, err := fs.Orphans()
 	if err != nil {
@@ -123,10 +124,11 @@ func TestPastEOFGenuine(t *testing.T) {
 				t.Fatalf("past_eof %+v", pe)
 			}
 			testfs.E2fsckSilent(t, p)
-			fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+			fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
+			fs, dev := fsOp.FS, fsOp.Dev
 			data, err := fs.ReadPath("vm.qcow2")
 			dev.Close()
 			if err != nil {
@@ -202,10 +204,11 @@ func inflightKeptImage(t *testing.T) *fixtures.Image {
 	if _, err := relinkImage(t, p, Request{Inode: uint32(img.Orphans[0].Inode), Name: "/vm.qcow2", KeepPastEOF: true}); err != nil {
 		t.Fatal(err)
 	}
-	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	data, err := fs.ReadPath("vm.qcow2")
 	if err != nil {
@@ -220,10 +223,11 @@ func inflightKeptImage(t *testing.T) *fixtures.Image {
 
 func mapOf(t *testing.T, img string, ino uint32) *inode.BlockMap {
 	t.Helper()
-	fs, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(img, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	in, _, err := fs.ReadInode(ino)
 	if err != nil {

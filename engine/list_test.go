@@ -15,10 +15,11 @@ func TestListEveryFixture(t *testing.T) {
 	for _, img := range fixtures.All(t) {
 		t.Run(img.Name, func(t *testing.T) {
 			before := testfs.FileSHA256(t, img.Path)
-			fs, dev, _, err := OpenFS(img.Path, Options{Mode: ReadOnly})
+			fsOp, err := OpenFS(img.Path, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
+			fs, dev := fsOp.FS, fsOp.Dev
 			l, err := fs.Orphans()
 			dev.Close()
 			if err != nil {
@@ -50,7 +51,7 @@ func TestListEveryFixture(t *testing.T) {
 					t.Errorf("orphan %d (%s) not listed", m.Inode, m.Path)
 					continue
 				}
-				if o.Type != m.Kind || o.Links != 0 || o.State != "deleted-open" || o.Problem != "" {
+				if o.Type.String() != m.Kind || o.Links != 0 || o.State != StateDeletedOpen || o.Problem != "" {
 					t.Errorf("orphan %d: %+v", m.Inode, o)
 				}
 				if m.Kind != "dir" && o.Size != uint64(m.Size) {
@@ -75,9 +76,9 @@ func checkPositions(t *testing.T, l *OrphanList) {
 	slots := map[int]bool{}
 	for _, o := range l.Orphans {
 		switch o.Source {
-		case "chain":
+		case SourceChain:
 			pos = append(pos, o.Position)
-		case "orphan_file":
+		case SourceOrphanFile:
 			if slots[o.Slot] {
 				t.Errorf("slot %d listed twice", o.Slot)
 			}

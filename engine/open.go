@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ext4relink/ext4relink/internal/undo"
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -120,11 +121,9 @@ func (fs *FS) replay(j *journal.Journal) error {
 		return err
 	}
 	if pending := ov.Pending(); pending != nil {
-		fs.FastCommit = pending
 		if err := fs.applyFastCommits(ov.Log.FastCommit.Replay()); err != nil {
-			fs.FastCommit = fmt.Errorf("%w; replaying them failed: %w", pending, err)
+			st.FastCommitsRefused = fmt.Errorf("%w; replaying them failed: %w", pending, err)
 		} else {
-			fs.FastCommit = nil
 			st.FastCommits = len(ov.Log.FastCommit.Replay())
 		}
 	}
@@ -158,19 +157,30 @@ func (fs *FS) reloadSuper() error {
 	return nil
 }
 
+// Opened is a filesystem loaded from an opened device.
+type Opened struct {
+	FS  *FS
+	Dev *Device
+	// Undo is set by OpenFSWithUndo: the undo file every write of FS goes
+	// through. The caller closes it (Close, or Discard when the run
+	// failed) before closing Dev.
+	Undo *undo.Dev
+	Use  Use // the mounts and holders found before opening
+}
+
 // OpenFS opens the device at path and loads the filesystem on it.
-func OpenFS(path string, o Options) (*FS, *Device, Use, error) {
+func OpenFS(path string, o Options) (*Opened, error) {
 	dev, use, err := Open(path, o)
 	if err != nil {
-		return nil, nil, use, err
+		return nil, err
 	}
 	fs, err := LoadFS(dev)
 	if err != nil {
 		err = dev.explainNoFS(err)
 		dev.Close()
-		return nil, nil, use, err
+		return nil, err
 	}
-	return fs, dev, use, nil
+	return &Opened{FS: fs, Dev: dev, Use: use}, nil
 }
 
 // checkJournalForWrite refuses to build on a replay the kernel would not

@@ -44,7 +44,7 @@ const orderedDirRefusal = "a directory orphan's relink changes its parent's link
 // it off the list releases nothing a truncate would have). refs, when not
 // nil, holds the counts of a scan already made.
 func (p *Plan) resumable(o Orphan, linkedHere bool, refs map[uint32]int) (bool, error) {
-	if !p.Ordered || o.Links != 1 || o.Problem != "" || o.Type == "dir" {
+	if !p.Ordered || o.Links != 1 || o.Problem != "" || o.Type == TypeDir {
 		return false, nil
 	}
 	if refs == nil {
@@ -73,7 +73,7 @@ func (p *Plan) linkedOrphanRefs(l *OrphanList) (map[uint32]int, error) {
 	}
 	targets := map[uint32]bool{}
 	for _, o := range l.Orphans {
-		if o.Links == 1 && o.Problem == "" && o.Type != "dir" {
+		if o.Links == 1 && o.Problem == "" && o.Type != TypeDir {
 			targets[o.Inode] = true
 		}
 	}
@@ -184,7 +184,7 @@ func (p *Plan) withOrphanState(gone map[uint32]bool, all bool) (*Plan, error) {
 		orphans = p.list.Orphans
 	}
 	for _, o := range orphans {
-		if o.Source != "chain" || o.Problem != "" || !all && !gone[o.Inode] {
+		if o.Source != SourceChain || o.Problem != "" || !all && !gone[o.Inode] {
 			continue
 		}
 		in, _, err := q.Inode(o.Inode)

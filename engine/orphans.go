@@ -8,19 +8,15 @@ import (
 	"github.com/ext4relink/ext4relink/super"
 )
 
-// SourceLinked is a Relinked's Source when the inode was on no list any
-// more: an earlier run had already linked it.
-const SourceLinked = "linked"
-
 // Orphan is one inode on the orphan list or in the orphan file.
 type Orphan struct {
-	Inode    uint32 `json:"inode"`
-	Source   string `json:"source"`             // "chain" (s_last_orphan list), "orphan_file", or "stranded" (see walkStranded)
-	Position int    `json:"position,omitempty"` // 1-based position in the chain
-	Slot     int    `json:"slot,omitempty"`     // 0-based slot in the orphan file
-	Next     uint32 `json:"next,omitempty"`     // chain: the next orphan (its i_dtime)
+	Inode    uint32       `json:"inode"`
+	Source   OrphanSource `json:"source"`             // "chain" (s_last_orphan list), "orphan_file", or "stranded" (see walkStranded)
+	Position int          `json:"position,omitempty"` // 1-based position in the chain
+	Slot     int          `json:"slot,omitempty"`     // 0-based slot in the orphan file
+	Next     uint32       `json:"next,omitempty"`     // chain: the next orphan (its i_dtime)
 
-	Type   string    `json:"type"` // file, dir, symlink, fifo, socket, chardev, blockdev, unknown
+	Type   FileType  `json:"type"`
 	Mode   uint16    `json:"mode"` // permission bits
 	UID    uint32    `json:"uid"`
 	GID    uint32    `json:"gid"`
@@ -37,7 +33,7 @@ type Orphan struct {
 	// "releasing" (links 0, i_size 0, written blocks still mapped: the
 	// kernel had begun freeing the file, cutting i_size first; never
 	// touched).
-	State string `json:"state"`
+	State OrphanState `json:"state"`
 	// PastEOFBlocks counts the written blocks past i_size (past-eof and
 	// releasing orphans).
 	PastEOFBlocks uint64 `json:"past_eof_blocks,omitempty"`
@@ -109,10 +105,10 @@ func (fs *FS) walkStranded(l *OrphanList) {
 			continue
 		}
 		o := fs.describe(p.Inode)
-		if o.Problem != "" || o.Links != 0 || o.Type == "unknown" {
+		if o.Problem != "" || o.Links != 0 || o.Type == TypeUnknown {
 			continue
 		}
-		o.Source, o.Position = "stranded", p.Position
+		o.Source, o.Position = SourceStranded, p.Position
 		l.Orphans = append(l.Orphans, o)
 	}
 }
@@ -133,7 +129,7 @@ func (fs *FS) walkChain(l *OrphanList) {
 		}
 		seen[ino] = true
 		o := fs.describe(ino)
-		o.Source, o.Position = "chain", pos
+		o.Source, o.Position = SourceChain, pos
 		if o.Problem != "" {
 			l.Orphans = append(l.Orphans, o)
 			l.Problems = append(l.Problems, fmt.Sprintf("orphan chain position %d: %s; the chain cannot be followed past it", pos, o.Problem))
@@ -204,24 +200,24 @@ func (fs *FS) writtenPastEOF(ino uint32, in *inode.Inode) uint64 {
 	return pastEOFSpan(m, in.Size(), uint64(fs.bs)).written
 }
 
-func typeName(in *inode.Inode) string {
+func typeName(in *inode.Inode) FileType {
 	switch in.Type() {
 	case inode.ModeReg:
-		return "file"
+		return TypeFile
 	case inode.ModeDir:
-		return "dir"
+		return TypeDir
 	case inode.ModeLnk:
-		return "symlink"
+		return TypeSymlink
 	case inode.ModeFifo:
-		return "fifo"
+		return TypeFifo
 	case inode.ModeSock:
-		return "socket"
+		return TypeSocket
 	case inode.ModeChr:
-		return "chardev"
+		return TypeChardev
 	case inode.ModeBlk:
-		return "blockdev"
+		return TypeBlockdev
 	}
-	return "unknown"
+	return TypeUnknown
 }
 
 // OrphanFileBlock is one block of the orphan file, as loaded and verified.
@@ -285,7 +281,7 @@ func (fs *FS) walkOrphanFile(l *OrphanList) error {
 				continue
 			}
 			o := fs.describe(ino)
-			o.Source, o.Slot = "orphan_file", slot
+			o.Source, o.Slot = SourceOrphanFile, slot
 			l.Orphans = append(l.Orphans, o)
 			if o.Problem != "" {
 				l.Problems = append(l.Problems, fmt.Sprintf("orphan file slot %d: %s", slot, o.Problem))

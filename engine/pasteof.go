@@ -11,30 +11,6 @@ import (
 	"github.com/ext4relink/ext4relink/super"
 )
 
-// Orphan states (Orphan.State).
-const (
-	StateDeletedOpen = "deleted-open"
-	StateTruncating  = "truncating"
-	// StateReleasing: links 0, i_size 0 and written blocks still mapped.
-	// ext4_evict_inode (the last close of a deleted file) sets i_size to 0
-	// before ext4_truncate frees the blocks, and ext4_ext_truncate /
-	// ext4_ind_truncate write that size to disk (i_disksize) in the same
-	// handle as the first blocks freed: a crash after a truncate restart
-	// leaves exactly this. The file's size is lost; never touched.
-	StateReleasing = "releasing"
-	// StatePastEOF: a regular file, links 0, i_size > 0 and written blocks mapped at or past
-	// the first block wholly beyond i_size. The kernel's release never
-	// leaves this (it cuts i_size to 0 first); an extending O_DIRECT write
-	// does (ext4_dio_write_iter allocates written blocks past EOF and
-	// commits them before the I/O completes and i_disksize is raised), and
-	// so does a shrinking ftruncate of the deleted file cut short between
-	// the new i_size and the end of ext4_truncate. Everything up to i_size
-	// is intact: relinked, with the blocks past i_size freed (what the
-	// truncate the kernel runs on such an inode would do) or, with
-	// --keep-past-eof, kept and covered by a larger i_size.
-	StatePastEOF = "past-eof"
-)
-
 // eofSpan describes the blocks a file maps past its size.
 type eofSpan struct {
 	eof         uint64 // the first logical block wholly past i_size

@@ -41,10 +41,11 @@ func cutFixtureOrphan(t *testing.T, name, orphan string, size uint64) cutOrphan 
 
 func listed(t *testing.T, img string, ino uint32) Orphan {
 	t.Helper()
-	fs, dev, _, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(img, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	l, err := fs.Orphans()
 	if err != nil {

@@ -38,15 +38,15 @@ type Plan struct {
 
 // Relinked describes one orphan the plan brings back.
 type Relinked struct {
-	Inode     uint32 `json:"inode"`
-	Path      string `json:"path"`
-	Parent    uint32 `json:"parent"`
-	Type      string `json:"type"`
-	Size      uint64 `json:"size"`
-	Source    string `json:"source"` // chain, orphan_file or stranded; "linked" when an earlier run had already linked it (AlreadyDone)
-	Position  int    `json:"position,omitempty"`
-	Slot      int    `json:"slot,omitempty"`
-	DirChange string `json:"dir_change"` // how the entry was added
+	Inode     uint32       `json:"inode"`
+	Path      string       `json:"path"`
+	Parent    uint32       `json:"parent"`
+	Type      FileType     `json:"type"`
+	Size      uint64       `json:"size"`
+	Source    OrphanSource `json:"source"` // chain, orphan_file or stranded; linked when an earlier run had already linked it (AlreadyDone)
+	Position  int          `json:"position,omitempty"`
+	Slot      int          `json:"slot,omitempty"`
+	DirChange string       `json:"dir_change"` // how the entry was added
 	// AlreadyDone is set when an earlier run had already linked the name.
 	AlreadyDone bool `json:"already_done,omitempty"`
 	// PastEOF says what became of the blocks a past-eof orphan had written

@@ -26,10 +26,11 @@ func TestReleasingOrphan(t *testing.T) {
 	p := img.Copy(t)
 	testfs.Debugfs(t, p, fmt.Sprintf("sif <%d> size 0", o.Inode), true)
 
-	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	l, err := fs.Orphans()
 	dev.Close()
 	if err != nil {
@@ -39,10 +40,10 @@ func TestReleasingOrphan(t *testing.T) {
 	for _, x := range l.Orphans {
 		if x.Inode == uint32(o.Inode) {
 			found = true
-			if x.State != "releasing" {
+			if x.State != StateReleasing {
 				t.Fatalf("state %q, want releasing", x.State)
 			}
-		} else if x.State != "deleted-open" {
+		} else if x.State != StateDeletedOpen {
 			t.Errorf("inode %d: state %q", x.Inode, x.State)
 		}
 	}

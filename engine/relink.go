@@ -31,8 +31,8 @@ type Skipped struct {
 // PlanRelink validates the request against the filesystem (as the replayed
 // journal shows it) and computes every block change, writing nothing.
 func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
-	if fs.FastCommit != nil {
-		return nil, nil, fmt.Errorf("%w; committing over them would silently drop them", fs.FastCommit)
+	if fs.Journal.FastCommitsRefused != nil {
+		return nil, nil, fmt.Errorf("%w; committing over them would silently drop them", fs.Journal.FastCommitsRefused)
 	}
 	if err := fs.SB.CheckWrite(); err != nil {
 		return nil, nil, err
@@ -124,7 +124,7 @@ func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
 		why := skipReason(o)
 		switch {
 		case why != "":
-		case p.Ordered && o.Type == "dir":
+		case p.Ordered && o.Type == TypeDir:
 			why = orderedDirRefusal
 		case o.State == StatePastEOF && p.trimRefusal() != "":
 			why = p.trimRefusal()
@@ -162,7 +162,7 @@ func skipReason(o Orphan) string {
 		return "truncate in progress (links > 0): not a deleted file; never touched"
 	case o.State == StateReleasing:
 		return fmt.Sprintf("the kernel had begun releasing it (i_size is already cut to %d but %d written block(s) remain mapped past it): part of its data may be freed and its size is lost; never touched", o.Size, o.PastEOFBlocks)
-	case o.Type == "unknown":
+	case o.Type == TypeUnknown:
 		return "its mode names no known file type"
 	}
 	return ""
@@ -184,7 +184,7 @@ func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryEx
 	if why := skipReason(o); why != "" && !resumed {
 		return fmt.Errorf("%w: inode %d: %s", ErrRequest, o.Inode, why)
 	}
-	if p.Ordered && o.Type == "dir" {
+	if p.Ordered && o.Type == TypeDir {
 		return super.Errorf(super.ErrUnsupported, fmt.Sprintf("directory orphan %d", o.Inode), super.NoBlock, -1, "%s", orderedDirRefusal)
 	}
 	in, _, err := p.Inode(o.Inode)

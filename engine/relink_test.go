@@ -18,10 +18,11 @@ import (
 // relinkImage runs the whole job on an image file as the CLI does.
 func relinkImage(t *testing.T, img string, req Request) (*Plan, error) {
 	t.Helper()
-	fs, dev, _, err := OpenFS(img, Options{Mode: ReadWrite})
+	fsOp, err := OpenFS(img, Options{Mode: ReadWrite})
 	if err != nil {
 		return nil, err
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	before, err := fs.Orphans()
 	if err != nil {

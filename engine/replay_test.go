@@ -25,10 +25,11 @@ func TestWriteReplayMatchesDebugfs(t *testing.T) {
 				return // nothing to replay (fast_commit: jr 1.47 ignores the fast-commit area)
 			}
 			ours := img.Copy(t)
-			fs, dev, _, err := OpenFS(ours, Options{Mode: ReadWrite})
+			fsOp, err := OpenFS(ours, Options{Mode: ReadWrite})
 			if err != nil {
 				t.Fatal(err)
 			}
+			fs, dev := fsOp.FS, fsOp.Dev
 			journalBlocks := map[uint64]bool{}
 			jin, _, _ := fs.ReadInode(fs.SB.JournalInum)
 			m, _ := fs.BlockMap(fs.SB.JournalInum, jin)
@@ -46,10 +47,11 @@ func TestWriteReplayMatchesDebugfs(t *testing.T) {
 			if strings.Contains(string(out), "journal recovery") || strings.Contains(string(out), "needs_recovery") {
 				t.Errorf("e2fsck still sees a journal to recover:\n%.2000s", out)
 			}
-			fs2, dev2, _, err := OpenFS(ours, Options{Mode: ReadOnly})
+			fs2Op, err := OpenFS(ours, Options{Mode: ReadOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
+			fs2, dev2 := fs2Op.FS, fs2Op.Dev
 			defer dev2.Close()
 			after, _ := fs2.Orphans()
 			if fs2.Journal.NeedsRecovery || len(after.Orphans) != len(before.Orphans) {

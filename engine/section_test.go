@@ -136,7 +136,7 @@ func TestPartitionedRefusal(t *testing.T) {
 		"mbr-sfdisk": "holds an MBR partition table, not a filesystem: 1: start 1048576, 1 MiB, Linux; 2: start 2097152, 2 MiB, Extended (container of logical partitions); 5: start 2621440, 512 KiB, Linux swap / Solaris (logical); 6: start 3670016, 512 KiB, Linux (logical)",
 	} {
 		img := sfdiskImage(t, name)
-		_, _, _, err := OpenFS(img, Options{})
+		_, err := OpenFS(img, Options{})
 		var te *TableError
 		if !errors.As(err, &te) || !errors.Is(err, ErrDevice) || !errors.Is(err, super.ErrCorrupt) || !strings.Contains(err.Error(), img+" "+want) {
 			t.Errorf("%s: %v", name, err)
@@ -146,7 +146,7 @@ func TestPartitionedRefusal(t *testing.T) {
 
 func TestPartitionWithoutFS(t *testing.T) {
 	img := sfdiskImage(t, "gpt-sfdisk")
-	_, _, _, err := OpenFS(img, Options{Partition: 2})
+	_, err := OpenFS(img, Options{Partition: 2})
 	want := img + " partition 2 (GPT): superblock (byte offset 1024): bad magic"
 	if !errors.Is(err, super.ErrCorrupt) || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "see 'ext4relink partitions --dev "+img+"'") {
 		t.Fatalf("%v", err)

@@ -59,13 +59,14 @@ func TestStrandedByFastCommit(t *testing.T) {
 	if err := os.WriteFile(p, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fs, dev, _, err := OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs.FastCommit != nil {
+	fs, dev := fsOp.FS, fsOp.Dev
+	if fs.Journal.FastCommitsRefused != nil {
 		dev.Close()
-		t.Fatalf("the rewritten fast commit is not replayed: %v", fs.FastCommit)
+		t.Fatalf("the rewritten fast commit is not replayed: %v", fs.Journal.FastCommitsRefused)
 	}
 	l, err := fs.Orphans()
 	dev.Close()
@@ -76,10 +77,10 @@ func TestStrandedByFastCommit(t *testing.T) {
 	for _, o := range l.Orphans {
 		switch {
 		case o.Inode == head:
-			if o.Source != "chain" || o.State != "truncating" {
+			if o.Source != SourceChain || o.State != StateTruncating {
 				t.Errorf("head %d: %+v", head, o)
 			}
-		case o.Source == "stranded":
+		case o.Source == SourceStranded:
 			stranded[o.Inode] = true
 		default:
 			t.Errorf("inode %d listed as %s", o.Inode, o.Source)
@@ -93,10 +94,11 @@ func TestStrandedByFastCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, dev, _, err = OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err = OpenFS(p, Options{Mode: ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev = fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	n := 0
 	for _, r := range plan.Relinks {

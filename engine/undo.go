@@ -26,28 +26,28 @@ func NewUndo(dev Dev, path string) (*undo.Dev, error) {
 // OpenFSWithUndo opens the device at path for writing, creates the undo
 // file undoPath for it and loads the filesystem through the undo wrapper:
 // every write the engine makes (Commit, WriteReplay) is saved first. The
-// caller closes the UndoDev (Close, or Discard when the run failed) and
-// then the Device.
-func OpenFSWithUndo(path string, o Options, undoPath string) (*FS, *Device, *undo.Dev, Use, error) {
+// caller closes Opened.Undo (Close, or Discard when the run failed) and
+// then Opened.Dev.
+func OpenFSWithUndo(path string, o Options, undoPath string) (*Opened, error) {
 	if o.Mode != ReadWrite {
-		return nil, nil, nil, Use{}, fmt.Errorf("%w: internal error: an undo file is only made when writing", ErrRequest)
+		return nil, fmt.Errorf("%w: internal error: an undo file is only made when writing", ErrRequest)
 	}
 	dev, use, err := Open(path, o)
 	if err != nil {
-		return nil, nil, nil, use, err
+		return nil, err
 	}
 	u, err := NewUndo(dev, undoPath)
 	if err != nil {
 		err = dev.explainNoFS(err)
 		dev.Close()
-		return nil, nil, nil, use, err
+		return nil, err
 	}
 	fs, err := LoadFS(u)
 	if err != nil {
 		err = dev.explainNoFS(err)
 		u.Discard()
 		dev.Close()
-		return nil, nil, nil, use, err
+		return nil, err
 	}
-	return fs, dev, u, use, nil
+	return &Opened{FS: fs, Dev: dev, Undo: u, Use: use}, nil
 }

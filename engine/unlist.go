@@ -22,11 +22,11 @@ func (p *Plan) unlist(l *OrphanList) error {
 	var chain, file []Orphan
 	for _, o := range l.Orphans {
 		switch o.Source {
-		case "chain":
+		case SourceChain:
 			chain = append(chain, o)
-		case "orphan_file":
+		case SourceOrphanFile:
 			file = append(file, o)
-		} // "stranded": on no list any more, nothing to take it off
+		} // SourceStranded: on no list any more, nothing to take it off
 	}
 	if err := p.unchain(chain, gone); err != nil {
 		return err

@@ -119,7 +119,7 @@ func verifyOthers(before, after *OrphanList, gone map[uint32]bool) error {
 	for _, o := range before.Orphans {
 		// A stranded orphan not relinked is on no list before or after:
 		// what is left of the fast-commit replay that cut it off is gone.
-		if !gone[o.Inode] && !left[o.Inode] && o.Source != "stranded" {
+		if !gone[o.Inode] && !left[o.Inode] && o.Source != SourceStranded {
 			return fmt.Errorf("%w: orphan %d fell off the orphan list", ErrVerify, o.Inode)
 		}
 	}

@@ -105,10 +105,11 @@ type damageTarget struct {
 // and first data blocks, the orphan file, and the journal's first blocks.
 func damageTargets(t *testing.T, path string) []damageTarget {
 	t.Helper()
-	fs, dev, _, err := engine.OpenFS(path, engine.Options{Mode: engine.ReadOnly})
+	fsOp, err := engine.OpenFS(path, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	bs := fs.BlockSize()
 	var out []damageTarget

@@ -87,10 +87,11 @@ func (a *app) checkDemoDir(dir, img string) int {
 // checkDemoFiles reads each relinked file back through ext4relink's own
 // reader and compares its sha256 with the manifest.
 func (a *app) checkDemoFiles(img string, m *manifest.Manifest, fsckOK bool) int {
-	fs, dev, _, err := engine.OpenFS(img, engine.Options{Mode: engine.ReadOnly})
+	fsOp, err := engine.OpenFS(img, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		return a.fail(err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	fmt.Fprintln(a.stdout)
 	bad := !fsckOK

@@ -31,8 +31,8 @@ func (a *app) list(args []string) int {
 	for _, p := range l.Problems {
 		fmt.Fprintf(a.stderr, "ext4relink: warning: %s\n", p)
 	}
-	if fs.FastCommit != nil {
-		fmt.Fprintf(a.stderr, "ext4relink: warning: %v (not shown above)\n", fs.FastCommit)
+	if fs.Journal.FastCommitsRefused != nil {
+		fmt.Fprintf(a.stderr, "ext4relink: warning: %v (not shown above)\n", fs.Journal.FastCommitsRefused)
 	}
 	if lg := fs.Log; lg != nil && lg.HasFailedCommit {
 		fmt.Fprintf(a.stderr, "ext4relink: warning: journal transaction %d failed its commit checksum: the replay stops before it, as the kernel's would (the kernel also flags the filesystem as having errors); a relink will be refused\n", lg.FailedCommit)
@@ -54,13 +54,13 @@ func (a *app) openReadOnly(name string, args []string) (fs *engine.FS, closeFS f
 	if !ok {
 		return nil, nil, code, false
 	}
-	fs, dev, use, err := engine.OpenFS(a.dev, opts)
+	op, err := engine.OpenFS(a.dev, opts)
 	if err != nil {
 		return nil, nil, a.fail(err), false
 	}
-	a.noteSection(dev)
-	a.warnMounted(use)
-	return fs, func() { dev.Close() }, 0, true
+	a.noteSection(op.Dev)
+	a.warnMounted(op.Use)
+	return op.FS, func() { op.Dev.Close() }, 0, true
 }
 
 func (a *app) warnMounted(use engine.Use) {
@@ -86,7 +86,7 @@ func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList) {
 			fmt.Fprintf(w, "%d\t%s\t?\t\t\t\t\t\t\t\t\tunreadable: %s\n", o.Inode, where(o), o.Problem)
 			continue
 		}
-		state := o.State
+		state := o.State.String()
 		if o.PastEOFBlocks > 0 {
 			state += fmt.Sprintf(" (%d written blocks past the size)", o.PastEOFBlocks)
 		}
@@ -105,9 +105,9 @@ func localTime(t time.Time) string {
 
 func where(o engine.Orphan) string {
 	switch o.Source {
-	case "chain":
+	case engine.SourceChain:
 		return fmt.Sprintf("chain#%d", o.Position)
-	case "stranded":
+	case engine.SourceStranded:
 		return fmt.Sprintf("stranded#%d", o.Position)
 	}
 	return fmt.Sprintf("orphan_file[%d]", o.Slot)

@@ -46,13 +46,13 @@ type relinkReport struct {
 
 // remainingOrphan is one orphan a run leaves on the list.
 type remainingOrphan struct {
-	Inode    uint32 `json:"inode"`
-	Type     string `json:"type"`
-	Size     uint64 `json:"size"`
-	State    string `json:"state"`
-	Source   string `json:"source"`
-	Position int    `json:"position,omitempty"`
-	Slot     int    `json:"slot,omitempty"`
+	Inode    uint32              `json:"inode"`
+	Type     engine.FileType     `json:"type"`
+	Size     uint64              `json:"size"`
+	State    engine.OrphanState  `json:"state"`
+	Source   engine.OrphanSource `json:"source"`
+	Position int                 `json:"position,omitempty"`
+	Slot     int                 `json:"slot,omitempty"`
 }
 
 // undoReport says where --undo saved the old content of the blocks written.
@@ -106,21 +106,20 @@ func (a *app) doRelink(o relinkOpts) int {
 	}
 	opts.AllowReadOnlyMount = o.allowROMount
 	var (
-		fs   *engine.FS
-		dev  *engine.Device
-		undo *undo.Dev
-		err  error
+		op  *engine.Opened
+		err error
 	)
 	if o.undo != "" && !o.dryRun {
-		// Every write of this run goes through undo, which saves each
-		// block's old content to the undo file (on stable storage) first.
-		fs, dev, undo, _, err = engine.OpenFSWithUndo(a.dev, opts, o.undo)
+		// Every write of this run goes through the undo file, which saves
+		// each block's old content (on stable storage) first.
+		op, err = engine.OpenFSWithUndo(a.dev, opts, o.undo)
 	} else {
-		fs, dev, _, err = engine.OpenFS(a.dev, opts)
+		op, err = engine.OpenFS(a.dev, opts)
 	}
 	if err != nil {
 		return a.refuse(err, o.ino)
 	}
+	fs, dev, undo := op.FS, op.Dev, op.Undo
 	a.noteSection(dev)
 	defer dev.Close()
 	done := false

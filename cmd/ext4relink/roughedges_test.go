@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ext4relink/ext4relink/engine"
 	"github.com/ext4relink/ext4relink/fixtures/demo"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
 	"github.com/ext4relink/ext4relink/internal/testfs"
@@ -184,7 +185,7 @@ func TestPartialJSONRemaining(t *testing.T) {
 	var rep struct {
 		Remaining []remainingOrphan `json:"remaining"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Remaining) != 1 || rep.Remaining[0].Inode != 20 || rep.Remaining[0].State != "deleted-open" {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Remaining) != 1 || rep.Remaining[0].Inode != 20 || rep.Remaining[0].State != engine.StateDeletedOpen {
 		t.Fatalf("remaining %+v (%v)", rep.Remaining, err)
 	}
 }

@@ -244,10 +244,11 @@ func gxRefusal(sb *super.Superblock) string {
 // pending journal in memory).
 func openEngine(t testing.TB, path string) *engine.FS {
 	t.Helper()
-	fs, dev, _, err := engine.OpenFS(path, engine.Options{Mode: engine.ReadOnly})
+	fsOp, err := engine.OpenFS(path, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		t.Fatalf("engine.OpenFS %s: %v", path, err)
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	t.Cleanup(func() { dev.Close() })
 	return fs
 }

@@ -284,10 +284,11 @@ func flipByte(t *testing.T, path string, off int64) {
 // engineRead opens path with the engine and reads and maps inode ino,
 // returning the first error.
 func engineRead(path string, ino uint32) error {
-	fs, dev, _, err := engine.OpenFS(path, engine.Options{Mode: engine.ReadOnly})
+	fsOp, err := engine.OpenFS(path, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		return err
 	}
+	fs, dev := fsOp.FS, fsOp.Dev
 	defer dev.Close()
 	in, _, err := fs.ReadInode(ino)
 	if err != nil {
