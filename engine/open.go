@@ -176,7 +176,7 @@ func OpenFS(path string, o Options) (*Opened, error) {
 	}
 	fs, err := LoadFS(dev)
 	if err != nil {
-		err = dev.explainNoFS(err)
+		err = dev.ExplainNoFS(err)
 		dev.Close()
 		return nil, err
 	}

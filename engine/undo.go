@@ -38,13 +38,13 @@ func OpenFSWithUndo(path string, o Options, undoPath string) (*Opened, error) {
 	}
 	u, err := NewUndo(dev, undoPath)
 	if err != nil {
-		err = dev.explainNoFS(err)
+		err = dev.ExplainNoFS(err)
 		dev.Close()
 		return nil, err
 	}
 	fs, err := LoadFS(u)
 	if err != nil {
-		err = dev.explainNoFS(err)
+		err = dev.ExplainNoFS(err)
 		u.Discard()
 		dev.Close()
 		return nil, err

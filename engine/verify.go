@@ -2,10 +2,14 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/ext4relink/ext4relink/inode"
 )
+
+// ErrVerify: the change was written but the check afterwards failed.
+var ErrVerify = errors.New("verification failed")
 
 // Verify re-reads the device from scratch (a new FS, no caches, no
 // overlay) and checks what Commit promised: no recovery pending, every

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ext4relink/ext4relink/engine"
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"github.com/ext4relink/ext4relink/super"
 	"github.com/spf13/pflag"
 )
@@ -33,7 +34,7 @@ type app struct {
 	offset         string           // --offset BYTES, decimal
 	// section is the part of DEV the command worked in (--partition,
 	// --offset), once the device is open.
-	section *engine.Section
+	section *devio.Section
 }
 
 // run executes one command line and returns the exit status. It never
@@ -227,7 +228,7 @@ type errorReport struct {
 	Offset    *int64 `json:"offset,omitempty"`
 	// PartitionTable is set when DEV holds a partition table instead of a
 	// filesystem: the partitions, what each holds, which to choose.
-	PartitionTable *engine.PartitionReport `json:"partition_table,omitempty"`
+	PartitionTable *devio.PartitionReport `json:"partition_table,omitempty"`
 }
 
 // report prints err on stderr and, with --json, as one JSON object on
@@ -237,7 +238,7 @@ func (a *app) report(err error, code int) int {
 	if a.json {
 		r := errorReport{Error: err.Error(), ExitCode: code}
 		var fe *super.FormatError
-		var te *engine.TableError
+		var te *devio.TableError
 		if errors.As(err, &te) {
 			r.PartitionTable = te.Report
 		} else if errors.As(err, &fe) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/ext4relink/ext4relink/engine"
+	"github.com/ext4relink/ext4relink/internal/devio"
 )
 
 // partitions lists the partition table of a disk image or whole disk, and
@@ -17,7 +17,7 @@ func (a *app) partitions(args []string) int {
 	if a.partition != "" || a.offset != "" {
 		return a.usageErr("partitions lists the whole disk's table; --partition and --offset do not apply")
 	}
-	r, err := engine.ReadPartitions(a.dev)
+	r, err := devio.ReadPartitions(a.dev)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -31,10 +31,10 @@ func (a *app) partitions(args []string) int {
 		if holds == "" {
 			holds = "nothing ext4relink recognises"
 		}
-		fmt.Fprintf(w, "%s: no partition table (neither MBR nor GPT), %s; it holds %s\n", r.Dev, engine.HumanSize(r.DiskSize), holds)
+		fmt.Fprintf(w, "%s: no partition table (neither MBR nor GPT), %s; it holds %s\n", r.Dev, devio.HumanSize(r.DiskSize), holds)
 		return exitOK
 	}
-	fmt.Fprintf(w, "%s: %s partition table, %d-byte sectors, %s, disk id %s\n", r.Dev, r.Table, r.SectorSize, engine.HumanSize(r.DiskSize), r.DiskID)
+	fmt.Fprintf(w, "%s: %s partition table, %d-byte sectors, %s, disk id %s\n", r.Dev, r.Table, r.SectorSize, devio.HumanSize(r.DiskSize), r.DiskID)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -63,7 +63,7 @@ func (a *app) partitions(args []string) int {
 		if p.Logical {
 			typ += " (logical)"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Number, p.Start, engine.HumanSize(p.Size), p.Size, typ, p.Name, holds, use)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Number, p.Start, devio.HumanSize(p.Size), p.Size, typ, p.Name, holds, use)
 	}
 	tw.Flush()
 	return exitOK

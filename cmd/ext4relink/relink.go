@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/engine"
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"github.com/ext4relink/ext4relink/internal/undo"
 )
 
@@ -41,7 +42,7 @@ type relinkReport struct {
 	EarlierRelinks []uint32 `json:"earlier_relinks,omitempty"`
 	// Section is the partition (or offset) of DEV the run worked in; the
 	// block numbers are the filesystem's, counted from its start.
-	Section *engine.Section `json:"section,omitempty"`
+	Section *devio.Section `json:"section,omitempty"`
 }
 
 // remainingOrphan is one orphan a run leaves on the list.

@@ -1,7 +1,12 @@
-// Package devio holds what every layer that touches the device shares: the
-// Dev interface the engine reads and writes through, and the sentinel
-// errors about the device and the request that the CLI maps to exit codes
-// with errors.Is.
+// Package devio opens the device that holds a filesystem, safely: block
+// devices with O_EXCL, image files under a lock, mounts, loop devices and
+// holders found first (mount.go), read-only devices refused before any
+// write, and one partition of a disk image or an offset into it selected
+// (section.go, partition.go), with every read and write bounded to it. It
+// also holds what every layer that touches the device shares: the Dev
+// interface the engine reads and writes through, and the sentinel errors
+// about the device and the request that the CLI maps to exit codes with
+// errors.Is.
 package devio
 
 import (

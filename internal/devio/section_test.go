@@ -1,41 +1,18 @@
-package engine
+package devio
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ext4relink/ext4relink/internal/testfs"
 	"github.com/ext4relink/ext4relink/super"
 )
 
-// sfdiskImage writes one of parttable's committed sfdisk-made 4 MiB disks
-// (no filesystem in them) to a temporary file and returns its path.
-func sfdiskImage(t *testing.T, name string) string {
-	t.Helper()
-	f, err := os.Open("../parttable/testdata/" + name + ".img.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(z)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), name+".img")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func sfdiskImage(t *testing.T, name string) string { return testfs.SfdiskImage(t, name) }
 
 func TestSectionBounds(t *testing.T) {
 	img := sfdiskImage(t, "gpt-sfdisk")
@@ -125,31 +102,6 @@ func TestSectionRefusals(t *testing.T) {
 	f.Close()
 	if _, _, err := Open(gpt, Options{Partition: 2}); !errors.Is(err, super.ErrCorrupt) || !strings.Contains(err.Error(), "GPT partition 2: it ends at LBA 8157, past the end of the disk") {
 		t.Errorf("truncated: %v", err)
-	}
-}
-
-// TestPartitionedRefusal: OpenFS on a disk image (here holding no
-// filesystem at all) names the table and each partition.
-func TestPartitionedRefusal(t *testing.T) {
-	for name, want := range map[string]string{
-		"gpt-sfdisk": "holds a GPT partition table, not a filesystem: 1: start 1048576, 1 MiB, EFI System; 2: start 2097152, 2 MiB, Linux filesystem — no partition holds a valid ext2/3/4 superblock",
-		"mbr-sfdisk": "holds an MBR partition table, not a filesystem: 1: start 1048576, 1 MiB, Linux; 2: start 2097152, 2 MiB, Extended (container of logical partitions); 5: start 2621440, 512 KiB, Linux swap / Solaris (logical); 6: start 3670016, 512 KiB, Linux (logical)",
-	} {
-		img := sfdiskImage(t, name)
-		_, err := OpenFS(img, Options{})
-		var te *TableError
-		if !errors.As(err, &te) || !errors.Is(err, ErrDevice) || !errors.Is(err, super.ErrCorrupt) || !strings.Contains(err.Error(), img+" "+want) {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-}
-
-func TestPartitionWithoutFS(t *testing.T) {
-	img := sfdiskImage(t, "gpt-sfdisk")
-	_, err := OpenFS(img, Options{Partition: 2})
-	want := img + " partition 2 (GPT): superblock (byte offset 1024): bad magic"
-	if !errors.Is(err, super.ErrCorrupt) || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "see 'ext4relink partitions --dev "+img+"'") {
-		t.Fatalf("%v", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package engine
+package devio
 
 import (
 	"errors"
@@ -232,9 +232,9 @@ func HumanSize(n int64) string {
 	return s + " " + units[i]
 }
 
-// explainNoFS turns a superblock refusal on a device without a section
+// ExplainNoFS turns a superblock refusal on a device without a section
 // into a TableError when the device starts with a partition table.
-func (d *Device) explainNoFS(err error) error {
+func (d *Device) ExplainNoFS(err error) error {
 	var fe *super.FormatError
 	if !errors.As(err, &fe) || !strings.HasPrefix(fe.Struct, "superblock") {
 		return err
