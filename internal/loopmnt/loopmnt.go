@@ -100,7 +100,12 @@ func AttachPartitioned(t testing.TB, img string, ro bool, want int) (string, map
 		t.Fatalf("losetup -P %s: %v\n%s", img, err, out)
 	}
 	loop := string(bytes.TrimSpace(out))
-	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	t.Cleanup(func() {
+		// Partitions partx added must not outlive the device: the next
+		// test attaching an image on this loop device would see them.
+		exec.Command("partx", "-d", loop).Run()
+		exec.Command("losetup", "-d", loop).Run()
+	})
 	parts := map[int]string{}
 	wait := func(tries int) {
 		for i := 0; i < tries && len(parts) < want; i++ {
