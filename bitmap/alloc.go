@@ -82,3 +82,43 @@ func FindFree(sb *super.Superblock, g *Group, goal uint64) (uint64, bool) {
 	}
 	return first + bit<<sb.ClusterBits(), true
 }
+
+// AllocInode is the bookkeeping of ext4_mark_inode_used for inode index
+// idx (0-based) of group g, whose inode bitmap is bm: it sets the bit, and
+// with group checksums clears INODE_UNINIT and keeps bg_itable_unused
+// above the inode; it counts the inode as used in the group (a directory
+// also in bg_used_dirs_count) and in the superblock's summary, and sets
+// the bitmap and descriptor checksums. It refuses, changing nothing, an
+// inode already in use or a group whose free count is already 0. A
+// BLOCK_UNINIT group's block bitmap must be initialised by the caller first.
+func AllocInode(sb *super.Superblock, g uint64, gd *super.GroupDesc, bm []byte, idx uint32, isDir bool) error {
+	where := fmt.Sprintf("inode bitmap of group %d", g)
+	if Test(bm, uint64(idx)) {
+		return super.Errorf(super.ErrCorrupt, where, gd.InodeBitmap(), int64(idx/8), "inode %d is already in use", g*uint64(sb.InodesPerGroup)+uint64(idx)+1)
+	}
+	if gd.FreeInodesCount() == 0 {
+		return super.Errorf(super.ErrCorrupt, fmt.Sprintf("group descriptor %d", g), super.NoBlock, -1,
+			"inode %d is marked free but the free inode count is 0", g*uint64(sb.InodesPerGroup)+uint64(idx)+1)
+	}
+	Set(bm, uint64(idx))
+	if sb.HasGroupCsum() {
+		free := sb.InodesPerGroup - min(gd.ItableUnused(), sb.InodesPerGroup)
+		if gd.Flags&super.BgInodeUninit != 0 {
+			gd.Flags &^= super.BgInodeUninit
+			free = 0
+		}
+		if idx >= free {
+			gd.SetItableUnused(sb.InodesPerGroup - idx - 1)
+		}
+	}
+	gd.SetFreeInodesCount(gd.FreeInodesCount() - 1)
+	if isDir {
+		gd.SetUsedDirsCount(gd.UsedDirsCount() + 1)
+	}
+	if sb.FreeInodesCount > 0 { // a summary the kernel recomputes at mount
+		sb.FreeInodesCount--
+	}
+	SetInodeBitmapChecksum(sb, gd, bm)
+	gd.SetChecksum(sb, uint32(g))
+	return nil
+}

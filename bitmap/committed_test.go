@@ -119,3 +119,34 @@ func TestCommittedGroups(t *testing.T) {
 		})
 	}
 }
+
+// TestCommittedAllocInode marks a free inode of the committed groups in
+// use: bit, counts, itable_unused and checksums move together, and a second
+// allocation of the same inode is refused.
+func TestCommittedAllocInode(t *testing.T) {
+	for _, name := range committedGroups {
+		t.Run(name, func(t *testing.T) {
+			c := loadCommitted(t, name)
+			idx, ok := FindZero(c.ib, 0, uint64(c.sb.InodesPerGroup))
+			if !ok {
+				t.Fatal("no free inode in group 0")
+			}
+			freeGD, freeSB, dirs := c.gd.FreeInodesCount(), c.sb.FreeInodesCount, c.gd.UsedDirsCount()
+			if err := AllocInode(c.sb, 0, c.gd, c.ib, uint32(idx), true); err != nil {
+				t.Fatal(err)
+			}
+			if !Test(c.ib, idx) || c.gd.FreeInodesCount() != freeGD-1 || c.sb.FreeInodesCount != freeSB-1 || c.gd.UsedDirsCount() != dirs+1 {
+				t.Fatal("bit or counts not updated")
+			}
+			if !VerifyInodeBitmap(c.sb, c.gd, c.ib) || !c.gd.VerifyChecksum(c.sb, 0) {
+				t.Fatal("checksums not maintained")
+			}
+			if c.sb.HasGroupCsum() && uint32(idx) >= c.sb.InodesPerGroup-c.gd.ItableUnused() {
+				t.Fatalf("bg_itable_unused %d leaves inode index %d unused", c.gd.ItableUnused(), idx)
+			}
+			if err := AllocInode(c.sb, 0, c.gd, c.ib, uint32(idx), false); err == nil {
+				t.Fatal("a second allocation of the same inode was accepted")
+			}
+		})
+	}
+}

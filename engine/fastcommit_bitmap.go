@@ -32,28 +32,7 @@ func (r *fcReplay) groupDesc(g uint64, plan bool) (*super.GroupDesc, error) {
 // inodeBitmap returns group g's inode bitmap, verified, or the all-free
 // bitmap ext4_read_inode_bitmap makes for an INODE_UNINIT group.
 func (r *fcReplay) inodeBitmap(g uint64, gd *super.GroupDesc, plan bool) ([]byte, error) {
-	sb := r.fs.SB
-	if sb.HasGroupCsum() && gd.Flags&super.BgInodeUninit != 0 {
-		if gd.FreeInodesCount() != sb.InodesPerGroup {
-			return nil, super.Errorf(super.ErrCorrupt, fmt.Sprintf("group descriptor %d", g), super.NoBlock, -1,
-				"INODE_UNINIT but %d of %d inodes free", gd.FreeInodesCount(), sb.InodesPerGroup)
-		}
-		bm := make([]byte, r.fs.bs)
-		for i := uint64(sb.InodesPerGroup); i < uint64(r.fs.bs)*8; i++ {
-			bitmap.Set(bm, i)
-		}
-		return bm, nil
-	}
-	bm, err := r.reader(plan)(gd.InodeBitmap())
-	if err != nil {
-		return nil, err
-	}
-	bm = slices.Clone(bm)
-	if !bitmap.VerifyInodeBitmap(sb, gd, bm) {
-		return nil, super.Errorf(super.ErrChecksum, fmt.Sprintf("inode bitmap of group %d", g), gd.InodeBitmap(), -1,
-			"checksum does not match the group descriptor's")
-	}
-	return bm, nil
+	return readInodeBitmap(r.fs.SB, g, gd, r.reader(plan))
 }
 
 // inodeInUse reports whether inode ino is marked in use.
@@ -112,7 +91,7 @@ func (r *fcReplay) initBlockBitmap(g uint64, gd *super.GroupDesc) ([]byte, error
 	for i := range min(baseMetaBlocks(sb, g), n) {
 		bitmap.Set(bm, i)
 	}
-	itb := (uint64(sb.InodesPerGroup)*uint64(sb.InodeSizeBytes()) + uint64(r.fs.bs) - 1) / uint64(r.fs.bs)
+	itb := sb.InodeTableBlocks()
 	for _, iv := range []interval{{gd.BlockBitmap(), gd.BlockBitmap() + 1, 0}, {gd.InodeBitmap(), gd.InodeBitmap() + 1, 0},
 		{gd.InodeTable(), gd.InodeTable() + itb, 0}} {
 		for b := iv.start; b < iv.end; b++ {
@@ -134,7 +113,7 @@ func (r *fcReplay) initBlockBitmap(g uint64, gd *super.GroupDesc) ([]byte, error
 // blockBitmap returns group g's block bitmap, verified, or initialised for
 // a BLOCK_UNINIT group (uninit true).
 func (r *fcReplay) blockBitmap(g uint64, gd *super.GroupDesc, plan bool) (bm []byte, uninit bool, err error) {
-	if r.fs.SB.HasGroupCsum() && gd.Flags&super.BgBlockUninit != 0 {
+	if r.fs.SB.BlockUninit(gd) {
 		bm, err = r.initBlockBitmap(g, gd)
 		return bm, true, err
 	}
@@ -188,9 +167,8 @@ func (r *fcReplay) initBlockGroup(g uint64) error {
 	return r.p.putGroupDesc(g, gd, "BLOCK_UNINIT cleared")
 }
 
-// markInodeUsed is ext4_mark_inode_used: set the inode's bit, initialise
-// the group's bitmaps if they were uninitialised, keep bg_itable_unused
-// above the inode, and count it (a directory also in bg_used_dirs_count).
+// markInodeUsed is ext4_mark_inode_used: initialise the group's block
+// bitmap if it was uninitialised, then bitmap.AllocInode does the rest.
 func (r *fcReplay) markInodeUsed(ino uint32, isDir bool) error {
 	sb := r.p.SB
 	g, idx := sb.GroupOfInode(ino)
@@ -211,29 +189,9 @@ func (r *fcReplay) markInodeUsed(ino uint32, isDir bool) error {
 	if gd, err = r.p.GroupDesc(g); err != nil {
 		return err
 	}
-	if gd.FreeInodesCount() == 0 {
-		return super.Errorf(super.ErrCorrupt, fmt.Sprintf("group descriptor %d", g), super.NoBlock, -1,
-			"inode %d is marked free but the free inode count is 0", ino)
+	if err := bitmap.AllocInode(sb, g, gd, bm, idx, isDir); err != nil {
+		return err
 	}
-	bitmap.Set(bm, uint64(idx))
-	if sb.HasGroupCsum() {
-		free := sb.InodesPerGroup - min(gd.ItableUnused(), sb.InodesPerGroup)
-		if gd.Flags&super.BgInodeUninit != 0 {
-			gd.Flags &^= super.BgInodeUninit
-			free = 0
-		}
-		if idx >= free {
-			gd.SetItableUnused(sb.InodesPerGroup - idx - 1)
-		}
-	}
-	gd.SetFreeInodesCount(gd.FreeInodesCount() - 1)
-	if isDir {
-		gd.SetUsedDirsCount(gd.UsedDirsCount() + 1)
-	}
-	if sb.FreeInodesCount > 0 { // a summary the kernel recomputes at mount
-		sb.FreeInodesCount--
-	}
-	bitmap.SetInodeBitmapChecksum(sb, gd, bm)
 	r.p.Write(gd.InodeBitmap(), bm, fmt.Sprintf("inode bitmap of group %d: inode %d marked in use", g, ino))
 	return r.p.putGroupDesc(g, gd, fmt.Sprintf("inode %d in use", ino))
 }
@@ -371,7 +329,7 @@ func (r *fcReplay) checkNewlyClaimed(used []interval) error {
 // descriptor copies, reserved GDT blocks, bitmaps, inode tables).
 func (r *fcReplay) checkNotMetadata(blocks []uint64) error {
 	sb := r.fs.SB
-	itb := (uint64(sb.InodesPerGroup)*uint64(sb.InodeSizeBytes()) + uint64(r.fs.bs) - 1) / uint64(r.fs.bs)
+	itb := sb.InodeTableBlocks()
 	var meta []interval
 	for g := range sb.GroupCount() {
 		gd, err := r.fs.GroupDesc(g)
@@ -410,7 +368,7 @@ func (r *fcReplay) checkUnowned(blocks []uint64) error {
 		if err != nil {
 			return err
 		}
-		if sb.HasGroupCsum() && gd.Flags&super.BgInodeUninit != 0 {
+		if sb.InodeUninit(gd) {
 			continue
 		}
 		bm, err := r.inodeBitmap(g, gd, false)

@@ -139,7 +139,7 @@ func (fs *FS) validateDesc(g uint64, gd *super.GroupDesc, blk uint64, off uint32
 			return super.Errorf(super.ErrCorrupt, name, blk, int64(off), "%s at block %d is outside the filesystem", what, b)
 		}
 	}
-	itBlocks := (uint64(fs.SB.InodesPerGroup)*uint64(fs.SB.InodeSizeBytes()) + uint64(fs.bs) - 1) / uint64(fs.bs)
+	itBlocks := fs.SB.InodeTableBlocks()
 	if gd.InodeTable()+itBlocks > n {
 		return super.Errorf(super.ErrCorrupt, name, blk, int64(off), "inode table %d+%d runs past the end of the filesystem", gd.InodeTable(), itBlocks)
 	}

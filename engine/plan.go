@@ -161,7 +161,7 @@ func (p *Plan) blockBitmap(g uint64) (*bitmap.Group, error) {
 		return nil, err
 	}
 	grp := &bitmap.Group{Num: g, Desc: gd}
-	if gd.Flags&super.BgBlockUninit != 0 {
+	if p.SB.BlockUninit(gd) {
 		return grp, nil
 	}
 	if grp.BlockBitmap, err = p.Read(gd.BlockBitmap()); err != nil {
@@ -218,7 +218,7 @@ func (p *Plan) allocIn(g uint64, goal uint64) (uint64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	if gd.FreeBlocksCount() == 0 || gd.Flags&super.BgBlockUninit != 0 {
+	if gd.FreeBlocksCount() == 0 || p.SB.BlockUninit(gd) {
 		return 0, false, nil
 	}
 	grp, err := p.blockBitmap(g)

@@ -357,7 +357,7 @@ func (p *Plan) checkInodeInUse(ino uint32) error {
 	if err != nil {
 		return err
 	}
-	if gd.Flags&super.BgInodeUninit != 0 {
+	if p.SB.InodeUninit(gd) {
 		return fmt.Errorf("%w: inode %d lies in a group whose inodes were never initialised (INODE_UNINIT): it is not in use", ErrRequest, ino)
 	}
 	used, err := p.inodeInUse(ino)
@@ -372,22 +372,16 @@ func (p *Plan) checkInodeInUse(ino uint32) error {
 }
 
 // inodeInUse reports whether inode ino is marked in use in its group's
-// inode bitmap (verified); an INODE_UNINIT group has none in use.
+// inode bitmap as the plan has it (see readInodeBitmap).
 func (p *Plan) inodeInUse(ino uint32) (bool, error) {
 	g, idx := p.SB.GroupOfInode(ino)
 	gd, err := p.GroupDesc(g)
 	if err != nil {
 		return false, err
 	}
-	if gd.Flags&super.BgInodeUninit != 0 {
-		return false, nil
-	}
-	bm, err := p.Read(gd.InodeBitmap())
+	bm, err := readInodeBitmap(p.SB, g, gd, p.Read)
 	if err != nil {
 		return false, err
-	}
-	if !bitmap.VerifyInodeBitmap(p.SB, gd, bm) {
-		return false, super.Errorf(super.ErrChecksum, fmt.Sprintf("inode bitmap of group %d", g), gd.InodeBitmap(), -1, "checksum does not match the group descriptor's")
 	}
 	return bitmap.Test(bm, uint64(idx)), nil
 }

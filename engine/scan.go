@@ -23,7 +23,7 @@ func (p *Plan) countReferences(targets map[uint32]bool) (map[uint32]int, error) 
 		if err != nil {
 			return nil, err
 		}
-		if gd.Flags&super.BgInodeUninit != 0 {
+		if p.SB.InodeUninit(gd) {
 			continue
 		}
 		bm, err := p.Read(gd.InodeBitmap())

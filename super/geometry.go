@@ -92,3 +92,21 @@ func (s *Superblock) BlocksInGroup(g uint64) uint64 {
 	}
 	return s.BlocksCount() - s.GroupFirstBlock(g)
 }
+
+// InodeTableBlocks is the size in blocks of one group's inode table.
+func (s *Superblock) InodeTableBlocks() uint64 {
+	bs := uint64(s.BlockSize())
+	return (uint64(s.InodesPerGroup)*uint64(s.InodeSizeBytes()) + bs - 1) / bs
+}
+
+// BlockUninit and InodeUninit report whether group descriptor gd's
+// BLOCK_UNINIT / INODE_UNINIT flag counts: the kernel honours them only
+// when group descriptors carry checksums (ext4_has_group_desc_csum).
+func (s *Superblock) BlockUninit(gd *GroupDesc) bool {
+	return s.HasGroupCsum() && gd.Flags&BgBlockUninit != 0
+}
+
+// InodeUninit: see BlockUninit.
+func (s *Superblock) InodeUninit(gd *GroupDesc) bool {
+	return s.HasGroupCsum() && gd.Flags&BgInodeUninit != 0
+}
