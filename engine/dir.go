@@ -173,10 +173,11 @@ var hostDirs = map[string]bool{"mnt": true, "media": true, "run": true, "target"
 // missingParent explains a --name whose directory parts[:i+1] does not
 // exist. It never suggests mounting: a mount frees the orphans.
 func missingParent(parts []string, i int) error {
-	msg := fmt.Sprintf("the parent directory /%s does not exist in this filesystem; pick a directory that exists: /lost+found always does (e.g. --name /lost+found/%s). "+
-		"Do not mount the filesystem to create one: any mount, even read-only, frees the orphans", strings.Join(parts[:i+1], "/"), parts[len(parts)-1])
+	msg := fmt.Sprintf("the parent directory /%s does not exist in this filesystem; pick a directory that exists: /lost+found always does. "+
+		"Do not mount the filesystem to create one: any mount, even read-only, frees the orphans", strings.Join(parts[:i+1], "/"))
 	if i == 0 && hostDirs[parts[0]] {
-		msg += fmt.Sprintf(". Note: the path is inside the filesystem, from its own root, not a path on this machine: if it is usually mounted at /%s, write the rest of the path", parts[0])
+		msg += fmt.Sprintf(". Note: the path is inside the filesystem, from its own root, not a path on this machine: for a filesystem usually mounted at /%s, write /%s as /%s",
+			strings.Join(parts[:min(2, len(parts)-1)], "/"), strings.Join(parts, "/"), strings.Join(parts[min(2, len(parts)-1):], "/"))
 	}
 	return fmt.Errorf("%w: %s", ErrRequest, msg)
 }

@@ -10,18 +10,21 @@ import (
 // JournalReport is what `ext4relink journal` shows: the journal superblock
 // and every transaction the recovery scan found, as a short logdump.
 type JournalReport struct {
-	Present       bool             `json:"present"`
-	External      bool             `json:"external,omitempty"`
-	Inode         uint32           `json:"inode,omitempty"`
-	NeedsRecovery bool             `json:"needs_recovery"`
-	Blocks        uint32           `json:"blocks,omitempty"`   // s_maxlen
-	First         uint32           `json:"first,omitempty"`    // s_first
-	Start         uint32           `json:"start"`              // s_start (0: empty)
-	Sequence      uint32           `json:"sequence,omitempty"` // s_sequence
-	Features      []string         `json:"features,omitempty"`
-	Transactions  []TxnReport      `json:"transactions"`
-	Stop          string           `json:"stop,omitempty"`
-	ReplayBlocks  int              `json:"replay_blocks"` // distinct filesystem blocks the replay writes
+	Present       bool        `json:"present"`
+	External      bool        `json:"external,omitempty"`
+	Inode         uint32      `json:"inode,omitempty"`
+	NeedsRecovery bool        `json:"needs_recovery"`
+	Blocks        uint32      `json:"blocks,omitempty"`   // s_maxlen
+	First         uint32      `json:"first,omitempty"`    // s_first
+	Start         uint32      `json:"start"`              // s_start (0: empty)
+	Sequence      uint32      `json:"sequence,omitempty"` // s_sequence
+	Features      []string    `json:"features,omitempty"`
+	Transactions  []TxnReport `json:"transactions"`
+	Stop          string      `json:"stop,omitempty"`
+	ReplayBlocks  int         `json:"replay_blocks"` // distinct filesystem blocks the replay writes
+	// ReplayProblem is set when a logged copy the replay needs fails its
+	// data checksum: the kernel's recovery (and so any mount) then fails.
+	ReplayProblem string           `json:"replay_problem,omitempty"`
 	FastCommit    *FastCommitShort `json:"fast_commit,omitempty"`
 	Note          string           `json:"note,omitempty"`
 	BytesRead     uint64           `json:"bytes_read"` // journal bytes read to build this report
@@ -74,6 +77,9 @@ func (fs *FS) JournalReport() (*JournalReport, error) {
 	fillLog(r, l)
 	if ov, ok := fs.overlay.(*journal.Overlay); ok && ov != nil {
 		r.ReplayBlocks = len(ov.Blocks())
+		if err := ov.Verify(); err != nil {
+			r.ReplayProblem = err.Error()
+		}
 	}
 	r.BytesRead = j.Stats().Bytes
 	return r, nil

@@ -138,7 +138,7 @@ func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
 			return nil, err
 		}
 		if existing != 0 && existing != o.Inode {
-			return nil, fmt.Errorf("%w: %s already exists (inode %d); move it away or choose another --into", ErrRequest, path, existing)
+			return nil, fmt.Errorf("%w: %s already exists (inode %d); choose another --into (do not mount the filesystem to move it away: a mount frees the orphans)", ErrRequest, path, existing)
 		}
 		if err := p.relink(o, parent, name, path, existing == o.Inode, resumed); err != nil {
 			return nil, err

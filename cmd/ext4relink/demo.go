@@ -21,6 +21,9 @@ func (a *app) demo(args []string) int {
 	if code, ok := a.parse(fl, args, false); !ok {
 		return code
 	}
+	if a.dev != "" || a.json {
+		return a.usageErr("demo works on its own bundled image and prints text: it takes no --dev or --json (for your device: ext4relink list --dev DEV)")
+	}
 	if a.partition != "" || a.offset != "" {
 		return a.usageErr("demo works on its own image; --partition and --offset do not apply")
 	}

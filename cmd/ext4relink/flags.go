@@ -31,7 +31,7 @@ func (d *decimalValue) String() string {
 func (d *decimalValue) Type() string { return "decimal" }
 
 func (d *decimalValue) Set(s string) error {
-	n, err := parseDecimal(s, d.bits)
+	n, err := parseInodeNumber(s, d.bits)
 	if err != nil {
 		return err
 	}
@@ -39,13 +39,24 @@ func (d *decimalValue) Set(s string) error {
 	return nil
 }
 
-// parseDecimal accepts decimal digits only (optionally inside debugfs'
-// angle brackets), without sign, base prefix or leading zero.
-func parseDecimal(s string, bits int) (uint64, error) {
+// parseInodeNumber is parseDecimal that also takes debugfs' "<N>" form
+// and refuses 0, which names no inode.
+func parseInodeNumber(s string, bits int) (uint64, error) {
 	v := s
 	if strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">") {
 		v = v[1 : len(v)-1]
 	}
+	n, err := parseDecimal(v, bits)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%q: there is no inode 0; inode numbers start at 1 (see 'ext4relink list')", s)
+	}
+	return n, err
+}
+
+// parseDecimal accepts decimal digits only, without sign, base prefix or
+// leading zero.
+func parseDecimal(s string, bits int) (uint64, error) {
+	v := s
 	bad := v == "" || (len(v) > 1 && v[0] == '0')
 	for _, c := range v {
 		if c < '0' || c > '9' {
@@ -98,6 +109,11 @@ type onceValue struct {
 func (o *onceValue) Set(s string) error {
 	if o.seen {
 		return fmt.Errorf("--%s was given more than once; it takes one value", o.name)
+	}
+	if s == "" {
+		// An unset shell variable ("--undo $UNDO") must not silently mean
+		// "no undo file".
+		return fmt.Errorf("--%s was given an empty value", o.name)
 	}
 	o.seen = true
 	return o.Value.Set(s)

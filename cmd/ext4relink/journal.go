@@ -20,9 +20,14 @@ func (a *app) journal(args []string) int {
 	}
 	if a.json {
 		a.printJSON(r)
-		return exitOK
+	} else {
+		a.printJournal(r)
 	}
-	a.printJournal(r)
+	if r.ReplayProblem != "" {
+		// Shown in the report too; the exit code says the journal is damaged.
+		fmt.Fprintf(a.stderr, "ext4relink: warning: %s: the kernel's journal recovery, and so any mount, fails on it; ext4relink refuses to relink on top of it\n", r.ReplayProblem)
+		return exitCorrupt
+	}
 	return exitOK
 }
 

@@ -171,13 +171,16 @@ func (a *app) devArgs() string {
 	return a.dev
 }
 
-// fsckDev is what to give e2fsck and debugfs: DEV itself, or, inside a
-// disk image, a loop device for the section.
-func (a *app) fsckDev() string {
+// withFsckDev returns the shell command that runs tool (e2fsck -fn,
+// debugfs ...) on the filesystem: on DEV itself, or, inside a disk image,
+// on a read-only loop device for the section that is detached afterwards
+// (an attached loop device would make the next ext4relink run refuse the
+// image as busy).
+func (a *app) withFsckDev(tool string) string {
 	if a.section == nil {
-		return a.dev
+		return tool + " " + a.dev
 	}
-	return fmt.Sprintf("$(losetup -r -f --show -o %d --sizelimit %d %s)", a.section.Start, a.section.Size, a.dev)
+	return fmt.Sprintf(`L=$(losetup -r -f --show -o %d --sizelimit %d %s); %s "$L"; losetup -d "$L"`, a.section.Start, a.section.Size, a.dev, tool)
 }
 
 // parse parses args; it prints the usage on --help and reports bad usage.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +51,7 @@ type remainingOrphan struct {
 	Inode    uint32              `json:"inode"`
 	Type     engine.FileType     `json:"type"`
 	Size     uint64              `json:"size"`
+	Links    uint16              `json:"links"`
 	State    engine.OrphanState  `json:"state"`
 	Source   engine.OrphanSource `json:"source"`
 	Position int                 `json:"position,omitempty"`
@@ -90,6 +92,8 @@ func (o relinkOpts) check(a *app) int {
 		return a.usageErr("give --inode N and --name PATH (or --all); see 'ext4relink list --dev DEV' for the orphans")
 	case o.into != "" && !o.all:
 		return a.usageErr("--into only goes with --all")
+	case strings.Contains(o.name, "//"):
+		return a.usageErr("--name %q has an empty component (//)", o.name)
 	case strings.Trim(o.name, "/") != "" && strings.HasSuffix(o.name, "/"):
 		return a.usageErr("--name %q ends in a slash: give the file's own name too, e.g. %s", o.name, strings.TrimRight(o.name, "/")+"/rescued")
 	}
@@ -232,6 +236,10 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 	if rep.Commit == "ordered" {
 		how = "without an internal journal, in four ordered and flushed steps (links, entries, orphan list, stale chain links)"
 	}
+	if rep.DryRun && len(rep.Blocks) == 0 {
+		fmt.Fprintf(w, "\nPlan (%s): nothing would be written.\nNothing was written (--dry-run).\n", rep.Journal)
+		return
+	}
 	if rep.DryRun {
 		fmt.Fprintf(w, "\nPlan (%s); these %d blocks would be written, %s:\n", rep.Journal, len(rep.Blocks), how)
 		for _, c := range rep.Blocks {
@@ -258,24 +266,86 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 // orphan is left: mounting (even read-only) frees every orphan still listed.
 func (a *app) printNext(rep relinkReport) {
 	w := a.stdout
-	if len(rep.Remaining) == 0 {
-		fmt.Fprintf(w, "Next: 'e2fsck -fn %s' should report nothing (no orphan is left); then mount it and copy the data somewhere safe.\n", a.fsckDev())
+	if len(rep.Remaining) > 0 {
+		fmt.Fprintf(w, "\n%d inode(s) remain on the orphan list:\n", len(rep.Remaining))
+		for _, o := range rep.Remaining {
+			fmt.Fprintf(w, "  inode %d: %s, %d bytes, %s, %s\n", o.Inode, o.Type, o.Size, where(engine.Orphan{Source: o.Source, Position: o.Position, Slot: o.Slot}), o.State)
+		}
+	}
+	reports := fsckForecast(rep.Remaining)
+	if len(reports) == 0 {
+		if len(rep.Remaining) > 0 {
+			fmt.Fprintln(w, "They have links (a truncate was in progress): e2fsck -n does not report them, and the next mount finishes the truncate.")
+		}
+		if len(rep.Relinked) > 0 {
+			fmt.Fprintf(w, "Next: '%s' should report nothing; then mount it and copy the data somewhere safe.\n", a.withFsckDev("e2fsck -fn"))
+		}
 		return
 	}
-	fmt.Fprintf(w, "\n%d inode(s) remain on the orphan list:\n", len(rep.Remaining))
-	for _, o := range rep.Remaining {
-		fmt.Fprintf(w, "  inode %d: %s, %d bytes, %s, %s\n", o.Inode, o.Type, o.Size, where(engine.Orphan{Source: o.Source, Position: o.Position, Slot: o.Slot}), o.State)
+	fmt.Fprintf(w, "'%s' will report them, with exit 4:\n", a.withFsckDev("e2fsck -fn"))
+	for _, r := range reports {
+		fmt.Fprintf(w, "  %s\n", r)
 	}
-	fmt.Fprintf(w, `'e2fsck -fn %[1]s' will report them
-("Deleted inode %[2]d has zero dtime", block and inode bitmap differences,
-"Filesystem still has errors", exit 4): e2fsck -n never processes the orphan
-list, so it sees these inodes half-deleted. That is expected and says nothing
-about what was relinked. The next mount (even read-only) or 'e2fsck -p'/'-y'
-finishes the kernel's work: deleted-open, past-eof and releasing inodes are freed for
-good, truncating ones truncated. To keep one, relink it first:
-  ext4relink --dev %[3]s --inode %[2]d --name PATH   (or --all)
-Mount only when you want none of them.
-`, a.fsckDev(), rep.Remaining[0].Inode, a.devArgs())
+	fmt.Fprint(w, `and block and inode bitmap differences ("Filesystem still has errors"):
+e2fsck -n never processes the orphan list, so it sees these inodes
+half-deleted. That is expected and says nothing about what was relinked. The
+next mount (even read-only) or 'e2fsck -p'/'-y' finishes the kernel's work:
+deleted-open, past-eof and releasing inodes are freed for good, truncating
+ones truncated.
+`)
+	if ino, ok := firstRelinkable(rep.Remaining); ok {
+		fmt.Fprintf(w, "To keep one, relink it first:\n  ext4relink --dev %s --inode %d --name PATH   (or --all)\nMount only when you want none of them.\n", a.devArgs(), ino)
+	} else {
+		fmt.Fprintln(w, "None of them can be relinked (see their states above).")
+	}
+}
+
+// fsckForecast says what e2fsck -n reports about the orphans left, in the
+// order it checks inodes' i_dtime: a chain member that still links to the
+// next one (its i_dtime is an inode number) is "part of the orphaned inode
+// list"; one with no links and no chain link left (the chain's last member,
+// an orphan-file entry) "has zero dtime". Members with links and no chain
+// link (a truncate in progress) are not reported.
+func fsckForecast(left []remainingOrphan) []string {
+	var chain []remainingOrphan
+	var out []string
+	for _, o := range left {
+		switch o.Source {
+		case engine.SourceChain:
+			chain = append(chain, o)
+		case engine.SourceStranded:
+			out = append(out, fmt.Sprintf("inode %d (cut off the chain by the fast-commit replay): \"Deleted inode %d has zero dtime\" or \"Inode %d was part of the orphaned inode list\"", o.Inode, o.Inode, o.Inode))
+		default:
+			if o.Links == 0 {
+				out = append(out, fmt.Sprintf("\"Deleted inode %d has zero dtime\"", o.Inode))
+			}
+		}
+	}
+	slices.SortFunc(chain, func(x, y remainingOrphan) int { return x.Position - y.Position })
+	lowDtime := false
+	for k, o := range chain {
+		switch {
+		case k < len(chain)-1:
+			out = append(out, fmt.Sprintf("\"Inode %d was part of the orphaned inode list\"", o.Inode))
+			lowDtime = true
+		case o.Links == 0:
+			out = append(out, fmt.Sprintf("\"Deleted inode %d has zero dtime\"", o.Inode))
+		}
+	}
+	if lowDtime {
+		out = append(out, "\"Inodes that were part of a corrupted orphan linked list found\"")
+	}
+	return out
+}
+
+// firstRelinkable returns the first orphan left that a relink would take.
+func firstRelinkable(left []remainingOrphan) (uint32, bool) {
+	for _, o := range left {
+		if o.State == engine.StateDeletedOpen || o.State == engine.StatePastEOF {
+			return o.Inode, true
+		}
+	}
+	return 0, false
 }
 
 // printNothingToRelink explains an --all run that found nothing to do,
@@ -314,7 +384,7 @@ func remaining(before *engine.OrphanList, relinked []engine.Relinked) []remainin
 	out := []remainingOrphan{}
 	for _, o := range before.Orphans {
 		if !done[o.Inode] {
-			out = append(out, remainingOrphan{Inode: o.Inode, Type: o.Type, Size: o.Size, State: o.State, Source: o.Source, Position: o.Position, Slot: o.Slot})
+			out = append(out, remainingOrphan{Inode: o.Inode, Type: o.Type, Size: o.Size, Links: o.Links, State: o.State, Source: o.Source, Position: o.Position, Slot: o.Slot})
 		}
 	}
 	return out
@@ -329,7 +399,7 @@ func (a *app) refuse(err error, ino uint32) int {
 		if ino != 0 {
 			target = fmt.Sprintf("<%d>", ino)
 		}
-		return a.fail(fmt.Errorf("%w; nothing was written. To save the data without relinking, copy it out read-only: debugfs -n -R 'dump %s /safe/place' %s", err, target, a.fsckDev()))
+		return a.fail(fmt.Errorf("%w; nothing was written. To save the data without relinking, copy it out read-only: %s", err, a.withFsckDev(fmt.Sprintf("debugfs -n -R 'dump %s /safe/place'", target))))
 	case exitRequest:
 		return a.fail(fmt.Errorf("%w; nothing was written", err))
 	}

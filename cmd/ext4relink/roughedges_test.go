@@ -3,16 +3,19 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ext4relink/ext4relink/engine"
+	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/fixtures/demo"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
 	"github.com/ext4relink/ext4relink/internal/testfs"
@@ -394,5 +397,89 @@ func TestREADMEDemoExcerpt(t *testing.T) {
 	}
 	if checked < 8 {
 		t.Fatalf("only %d lines checked", checked)
+	}
+}
+
+// TestFsckForecast: after relinking one orphan from the middle of a long
+// chain (and from an orphan file), every e2fsck message the output
+// forecasts is one e2fsck -fn really prints, with the exit code it says.
+func TestFsckForecast(t *testing.T) {
+	for _, name := range []string{"ext4-4k-sync", "ext3", "ext4-orphanfile"} {
+		t.Run(name, func(t *testing.T) {
+			img := fixtures.Get(t, name)
+			p := img.Copy(t)
+			_, out, _ := runCLI("list", "--dev", p, "--json")
+			var listed []struct {
+				Inode int    `json:"inode"`
+				State string `json:"state"`
+			}
+			if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) < 3 {
+				t.Fatalf("%v: %d orphans", err, len(listed))
+			}
+			mid := listed[len(listed)/2].Inode
+			code, out, errs := runCLI("--dev", p, "--inode", fmt.Sprint(mid), "--name", "/rescued")
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			var forecast []string
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, `  "`) {
+					forecast = append(forecast, strings.Trim(strings.TrimSpace(l), `"`))
+				}
+			}
+			if len(forecast) == 0 || !strings.Contains(out, "with exit 4") {
+				t.Fatalf("no forecast:\n%s", out)
+			}
+			fsck, fcode := testfs.E2fsck(t, p)
+			if fcode != 4 {
+				t.Errorf("e2fsck -fn exit %d, forecast 4", fcode)
+			}
+			for _, f := range forecast {
+				if !strings.Contains(fsck, f) {
+					t.Errorf("forecast %q, but e2fsck -fn says:\n%s", f, fsck)
+				}
+			}
+			said := regexp.MustCompile(`(Deleted inode \d+ has zero dtime|Inode \d+ was part of the orphaned inode list)`).FindAllString(fsck, -1)
+			for _, l := range said {
+				if !slices.Contains(forecast, l) {
+					t.Errorf("e2fsck -fn says %q, which the output did not forecast:\n%s", l, out)
+				}
+			}
+		})
+	}
+}
+
+// TestReviewedEdges: an empty value is never taken as "no such flag" (an
+// unset $UNDO must not silently drop the undo file), inode 0 and '//' in
+// a name are usage errors, demo refuses --dev and --json, and a no-op dry
+// run says that nothing would be written.
+func TestReviewedEdges(t *testing.T) {
+	img := demoCopy(t)
+	before := testfs.FileSHA256(t, img)
+	for _, args := range [][]string{
+		{"--dev", img, "--all", "--undo", ""},
+		{"--dev", img, "--all", "--into", ""},
+		{"--dev", "", "list"},
+		{"--dev", img, "--inode", "0", "--name", "/x"},
+		{"--dev", img, "--inode", "<0>", "--name", "/x"},
+		{"--dev", img, "--all", "--inode", "0"},
+		{"--dev", img, "--inode", "19", "--name", "/srv//db/x"},
+		{"demo", "--dev", img},
+		{"demo", "--json"},
+		{"list", "--dev", img, "--partition", "<2>"},
+	} {
+		if code, _, errs := runCLI(args...); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d: %s", args, code, exitUsage, errs)
+		}
+	}
+	if testfs.FileSHA256(t, img) != before {
+		t.Fatal("a refused command line changed the image")
+	}
+	if code, _, errs := runCLI("--dev", img, "--all"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	code, out, _ := runCLI("--dev", img, "--all", "--dry-run")
+	if code != exitOK || !strings.Contains(out, "nothing would be written") || strings.Contains(out, "these 0 blocks") || strings.Contains(out, "Next:") {
+		t.Fatalf("no-op dry run: exit %d\n%s", code, out)
 	}
 }

@@ -73,9 +73,14 @@ var manual = []section{
 			i_size, a write or shrinking truncate was in flight; see
 			--keep-past-eof), truncating (links > 0: a truncate was in
 			progress) or releasing (the kernel had begun freeing it: i_size
-			already cut to 0); the last two are never touched. Never writes.`},
+			already cut to 0); the last two are never touched. Never writes.
+			Exit 5 when the orphan list itself is damaged (a loop, a link out
+			of range): the orphans that could be read are still listed (with
+			--json, the usual array) and the damage is named on stderr.`},
 		{"journal", `Show the journal's transactions as recovery would replay them:
-			sequence, blocks, revokes, checksum state. Never writes.`},
+			sequence, blocks, revokes, checksum state. Exit 5 when a logged
+			copy the replay needs fails its checksum (the kernel's recovery,
+			and so any mount, would fail). Never writes.`},
 		{"partitions", `List the MBR or GPT partition table of a disk image or
 			whole disk: number, start, size, type, name, and whether each holds
 			an ext2/3/4 filesystem, with the option that selects it. Never
@@ -130,9 +135,10 @@ var manual = []section{
 			an unwritten block lies in between. Without a journal, or with
 			quotas, the freeing is refused and this is the only way to relink
 			such an orphan`},
-		{"--allow-ro-mount", `write although the filesystem is mounted read-only. The
-			kernel's cached view then goes stale: reboot afterwards and
-			never remount it read-write before that`},
+		{"--allow-ro-mount", `write although the block device is mounted read-only
+			(a root filesystem that cannot be unmounted). The kernel's cached
+			view then goes stale: reboot afterwards and never remount it
+			read-write before that. Not for image files: unmount those`},
 		{"-h, --help", "this text"},
 		{"--version", "print the version, the VCS revision and the Go version it was built with"},
 	}}},

@@ -77,7 +77,7 @@ func Open(path string, o Options) (*Device, Use, error) {
 	}
 	excl := false
 	if o.Mode == ReadWrite {
-		if err := CheckWritable(use, o.AllowReadOnlyMount); err != nil {
+		if err := CheckWritable(use, o.AllowReadOnlyMount && d.isBlock); err != nil {
 			return nil, use, err
 		}
 		excl = d.isBlock && len(use.Mounts) == 0
@@ -149,7 +149,11 @@ func (d *Device) openError(err error) error {
 	case errors.Is(err, unix.EROFS):
 		return d.readOnlyError("it lies on a read-only filesystem")
 	case (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) && os.Geteuid() != 0:
-		return fmt.Errorf("%w: %v: ext4relink must run as root (sudo) to read a filesystem's raw blocks", ErrDevice, err)
+		what := "to read a filesystem's raw blocks"
+		if !d.readOnly {
+			what = "to open the device for writing (list, journal and --dry-run only read)"
+		}
+		return fmt.Errorf("%w: %v: ext4relink must run as root (sudo) %s", ErrDevice, err, what)
 	case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
 		return d.readOnlyError(fmt.Sprintf("opening it for writing failed: %v (a read-only or immutable file?)", errors.Unwrap(err)))
 	}
@@ -175,7 +179,7 @@ func (d *Device) checkWritable() error {
 }
 
 func (d *Device) readOnlyError(why string) error {
-	fix := fmt.Sprintf("make it writable first: 'blockdev --setrw %s' (a loop device attached with 'losetup -r' must be detached and attached again without -r; removable media may have a write-protect switch)", d.path)
+	fix := fmt.Sprintf("make it writable first: a loop device attached with 'losetup -r' must be detached (losetup -d %s) and attached again without -r; otherwise 'blockdev --setrw %s', or the media's write-protect switch", d.path, d.path)
 	if !d.isBlock {
 		fix = fmt.Sprintf("copy the image to a writable place, or make %s writable (chmod u+w, chattr -i, or remount its filesystem read-write)", d.path)
 	}

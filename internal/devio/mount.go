@@ -205,7 +205,7 @@ func CheckWritable(u Use, allowReadOnlyMount bool) error {
 			return fmt.Errorf("%w: the filesystem is mounted read-write at %s%s; unmount it (or boot rescue media) and run again", ErrBusy, m.MountPoint, via(m))
 		}
 		if !allowReadOnlyMount {
-			return fmt.Errorf("%w: the filesystem is mounted read-only at %s%s; writing under a mounted filesystem leaves the kernel's cached view stale. Unmount it, or pass --allow-ro-mount and then reboot without ever remounting it read-write", ErrBusy, m.MountPoint, via(m))
+			return fmt.Errorf("%w: the filesystem is mounted read-only at %s%s; writing under a mounted filesystem leaves the kernel's cached view stale. Unmount it (a read-only mount of an image file can always be undone: umount, then losetup -d); only for a block device that cannot be unmounted, pass --allow-ro-mount and then reboot without ever remounting it read-write", ErrBusy, m.MountPoint, via(m))
 		}
 	}
 	if len(u.Mounts) == 0 && len(u.Loops) > 0 {
