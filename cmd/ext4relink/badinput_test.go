@@ -472,7 +472,7 @@ func badCases() []badCase {
 		{
 			name: "empty name", fixture: fx4k,
 			args: relinkAs("data/small.bin", ""),
-			code: exitUsage, want: []string{"--name PATH"},
+			code: exitUsage, want: []string{"--name was given an empty value"},
 		},
 		{
 			name: "name is the root", fixture: fx4k,
@@ -492,7 +492,7 @@ func badCases() []badCase {
 		{
 			name: "name with an empty component", fixture: fx4k,
 			args: relinkAs("data/small.bin", "/data//rescued"),
-			code: exitRequest, want: []string{"--name", `component ""`},
+			code: exitUsage, want: []string{"--name", "empty component"},
 		},
 		{
 			name: "name component of 256 bytes", fixture: fx4k,
@@ -524,7 +524,7 @@ func badCases() []badCase {
 		{
 			name: "inode 0", fixture: fx4k,
 			args: relinkIno("0", "/data/rescued"),
-			code: exitUsage, want: []string{"--inode N"},
+			code: exitUsage, want: []string{"--inode", "no inode 0"},
 		},
 		{
 			name: "reserved inode 2 (root)", fixture: fx4k,

@@ -66,10 +66,18 @@ func TestMountDetection(t *testing.T) {
 			t.Fatalf("%s ro-mounted: %v", p, err)
 		}
 		d, use, err := Open(p, Options{Mode: ReadWrite, AllowReadOnlyMount: true})
-		if err != nil || len(use.Mounts) != 1 {
-			t.Fatalf("%s ro-mounted with --allow-ro-mount: %v %+v", p, err, use)
+		if p == img {
+			// An image file's mount can always be undone: --allow-ro-mount
+			// is only for block devices.
+			if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "only for a block device") {
+				t.Fatalf("%s ro-mounted with --allow-ro-mount: %v", p, err)
+			}
+		} else {
+			if err != nil || len(use.Mounts) != 1 {
+				t.Fatalf("%s ro-mounted with --allow-ro-mount: %v %+v", p, err, use)
+			}
+			d.Close()
 		}
-		d.Close()
 		d, _, err = Open(p, Options{Mode: ReadOnly})
 		if err != nil {
 			t.Fatalf("read-only open of a mounted device: %v", err)
