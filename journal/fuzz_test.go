@@ -41,11 +41,21 @@ func fixtureJournal(tb testing.TB, name string, n int) [][]byte {
 		return nil
 	}
 	sb := testfs.Superblock(tb, img.Path)
-	runs, ok := testfs.StatRuns(testfs.Stat(tb, img.Path, 8))
+	phys := journalMap(tb, img.Path)
+	var out [][]byte
+	for k := 0; k < n && k < len(phys); k++ {
+		out = append(out, testfs.Block(tb, img.Path, sb, phys[k]))
+	}
+	return out
+}
+
+// journalMap maps the journal inode (8) of an image with debugfs stat:
+// journal block k lives in filesystem block phys[k] (up to the first hole).
+func journalMap(tb testing.TB, path string) (phys []uint64) {
+	runs, ok := testfs.StatRuns(testfs.Stat(tb, path, 8))
 	if !ok {
 		return nil
 	}
-	var phys []uint64
 	for _, r := range runs {
 		if r.Logical != uint64(len(phys)) {
 			break
@@ -54,11 +64,7 @@ func fixtureJournal(tb testing.TB, name string, n int) [][]byte {
 			phys = append(phys, r.Physical+k)
 		}
 	}
-	var out [][]byte
-	for k := 0; k < n && k < len(phys); k++ {
-		out = append(out, testfs.Block(tb, img.Path, sb, phys[k]))
-	}
-	return out
+	return phys
 }
 
 // seedBlocks returns fixture journal blocks of the given type.
@@ -335,6 +341,7 @@ func FuzzRecover(f *testing.F) {
 			return
 		}
 		j.InodeSize = 256
+		checkReference(t, j, true)
 		ov, err := j.Recover()
 		if err != nil {
 			if _, ok := err.(*super.FormatError); !ok {
