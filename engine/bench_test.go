@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,17 +16,23 @@ import (
 )
 
 // BenchmarkBigJournal: finding the orphan on a crash image whose 1 GiB
-// journal is ~60% full (bench-bigjournal), against replaying the same
-// journal with debugfs jr and e2fsck -E journal_only on a fresh copy. Run:
+// journal is ~60% full (bench-bigjournal), against reading the same log
+// with debugfs logdump, and replaying it with debugfs jr and e2fsck -E
+// journal_only on a fresh copy. Run:
 //
 //	go test -run '^$' -bench BigJournal -benchtime 5x ./engine/
+//	go test -run '^$' -bench 'BigJournal/(ext4relink|debugfs-logdump)' -benchtime 20x -count 5 ./engine/
 //
+// ext4relink-list runs in process (allocations are reported);
+// ext4relink-list-cli and debugfs-logdump run the built binary and debugfs
+// on the image itself, reporting the peak RSS of the child (maxRSS_MB).
 // MB_read is what each reads: ext4relink counts its own device reads; the
 // tools are measured with strace (read/pread64 return values) in a separate,
 // untimed run.
 func BenchmarkBigJournal(b *testing.B) {
 	img := fixtures.Get(b, "bench-bigjournal")
 	b.Run("ext4relink-list", func(b *testing.B) {
+		b.ReportAllocs()
 		var read int64
 		for b.Loop() {
 			fsOp, err := OpenFS(img.Path, Options{Mode: ReadOnly})
@@ -42,6 +49,18 @@ func BenchmarkBigJournal(b *testing.B) {
 		}
 		b.ReportMetric(float64(read)/1e6, "MB_read")
 	})
+	b.Run("ext4relink-list-cli", func(b *testing.B) {
+		bin := buildCLI(b)
+		benchExec(b, bin, "list", "--dev", img.Path)
+	})
+	b.Run("debugfs-logdump", func(b *testing.B) {
+		// -n: the crash image's bitmaps fail their checksums until the
+		// journal is replayed; without it debugfs refuses to open it.
+		benchExec(b, "debugfs", "-n", "-R", "logdump", img.Path)
+		if mb, ok := straceRead(b, img, []string{"debugfs", "-n", "-R", "logdump"}); ok {
+			b.ReportMetric(mb, "MB_read")
+		}
+	})
 	for _, tool := range []struct {
 		name string
 		args []string
@@ -51,6 +70,40 @@ func BenchmarkBigJournal(b *testing.B) {
 	} {
 		b.Run(tool.name, func(b *testing.B) { benchTool(b, img, tool.args) })
 	}
+}
+
+// buildCLI builds cmd/ext4relink into a temporary directory.
+func buildCLI(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "ext4relink")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ext4relink/ext4relink/cmd/ext4relink").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// benchExec runs a read-only command once per iteration, its output
+// discarded, then once more untimed under GNU time to report its peak RSS
+// (the rusage of a child started from this process would count the test
+// binary's own memory: Linux charges the pre-exec address space to it).
+func benchExec(b *testing.B, name string, args ...string) {
+	for b.Loop() {
+		if err := exec.Command(name, args...).Run(); err != nil {
+			b.Fatalf("%s %v: %v", name, args, err)
+		}
+	}
+	out, err := exec.Command("/usr/bin/time", append([]string{"-f", "%M", name}, args...)...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("/usr/bin/time %s: %v\n%s", name, err, out)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) == 0 {
+		b.Fatalf("/usr/bin/time printed nothing")
+	}
+	kb, err := strconv.ParseFloat(lines[len(lines)-1], 64)
+	if err != nil {
+		b.Fatalf("/usr/bin/time: %q: %v", out, err)
+	}
+	b.ReportMetric(kb*1024/1e6, "maxRSS_MB")
 }
 
 func benchTool(b *testing.B, img *fixtures.Image, args []string) {
