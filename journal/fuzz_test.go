@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -131,11 +132,20 @@ func FuzzDescriptor(f *testing.F) {
 		if !bytes.Equal(d.Encode(), b) {
 			t.Fatal("round trip")
 		}
+		if !reflect.DeepEqual(d.Tags, refTags(b, fm)) {
+			t.Fatal("tags differ from the reference walk")
+		}
+		// The scan's in-place reading agrees with the decoder.
+		if descriptorChecksumOK(b, fm, 7) != d.VerifyChecksum(7) {
+			t.Fatal("descriptorChecksumOK differs from VerifyChecksum")
+		}
 		for _, tg := range d.Tags {
 			if tg.Off < HeaderSize || tg.Off+fm.TagBytes() > len(b)-fm.tailSize() {
 				t.Fatalf("tag at %d outside the block", tg.Off)
 			}
-			_ = tg.Block(fm)
+			if home, flags, csum := decodeTag(b, tg.Off, fm); home != tg.Block(fm) || flags != tg.FlagBits() || csum != tg.Checksum {
+				t.Fatalf("decodeTag at %d: %d %#x %#x; Tag %+v", tg.Off, home, flags, csum, tg)
+			}
 			tg.VerifyData(fm, 1, 2, b)
 		}
 		d.SetChecksum(7)

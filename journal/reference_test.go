@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -137,11 +138,12 @@ loop:
 			} else if fm.CsumV2or3() && t.MetaChecksum == CsumNone {
 				t.MetaChecksum = CsumValid
 			}
-			n := uint64(len(d.Tags))
-			t.DataBlocks += len(d.Tags)
+			tags := refTags(b, fm)
+			n := uint64(len(tags))
+			t.DataBlocks += len(tags)
 			pos := blk
 			bulk := j.wrap(blk + n)
-			for _, tg := range d.Tags {
+			for _, tg := range tags {
 				rt.tags = append(rt.tags, refTag{pos: pos, tag: tg})
 				pos = j.wrap(pos + 1)
 			}
@@ -254,6 +256,26 @@ loop:
 		return txs, j.scanFastCommit(l)
 	}
 	return txs, nil
+}
+
+// refTags is DecodeDescriptor's walk over the tags as it was.
+func refTags(b []byte, fm Format) []Tag {
+	var tags []Tag
+	tb := fm.TagBytes()
+	size := len(b) - fm.tailSize()
+	for off := HeaderSize; off+tb <= size; {
+		t := Tag{Off: off}
+		t.decode(b, fm)
+		tags = append(tags, t)
+		off += tb
+		if t.FlagBits()&FlagSameUUID == 0 {
+			off += 16
+		}
+		if t.FlagBits()&FlagLastTag != 0 {
+			break
+		}
+	}
+	return tags
 }
 
 func refRevokePass(j *Journal, l *Log, txs []*refTx) error {
@@ -549,5 +571,49 @@ func TestRecoverMatchesReference(t *testing.T) {
 			j.InodeSize = uint32(sb.InodeSizeBytes())
 			checkReference(t, j, true)
 		})
+	}
+}
+
+// TestOverlayIndex: both ways of sorting the copies (packed keys, and the
+// comparison function for homes too large to pack) give the stable order by
+// home of the replayed transactions' copies.
+func TestOverlayIndex(t *testing.T) {
+	for _, top := range []uint64{1 << 20, 1 << 40, ^uint64(0)} {
+		l := &Log{}
+		r := uint64(12345)
+		var want []int
+		for i := range 3*tagChunk + 17 {
+			if i%1000 == 0 {
+				l.Transactions = append(l.Transactions, &Transaction{Sequence: uint32(i), tagLo: i, Replay: i%3000 != 0})
+			}
+			tx := l.Transactions[len(l.Transactions)-1]
+			tx.tagHi = i + 1
+			r = r*6364136223846793005 + 1442695040888963407
+			home := (r >> 11) % 5000
+			if i%7 == 0 {
+				home = top - home
+			}
+			l.tags.add().home = home
+			if tx.Replay {
+				want = append(want, i)
+			}
+		}
+		maxIndex := uint64(want[len(want)-1])
+		slices.SortStableFunc(want, func(a, b int) int { return cmp.Compare(l.tags.at(a).home, l.tags.at(b).home) })
+		o := &Overlay{Log: l}
+		o.index(len(want), top, maxIndex)
+		if o.packed != (top != ^uint64(0)) {
+			t.Fatalf("top %#x: packed %v", top, o.packed)
+		}
+		var got []int
+		for k := range o.keys {
+			got = append(got, o.tagIndex(k))
+			if o.home(k) != l.tags.at(o.tagIndex(k)).home {
+				t.Fatalf("top %#x: home(%d) = %d", top, k, o.home(k))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("top %#x: order differs", top)
+		}
 	}
 }
