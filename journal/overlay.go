@@ -29,17 +29,17 @@ type Overlay struct {
 	Log *Log
 
 	j *Journal
-	// keys lists the copies of the replayed transactions sorted by the
-	// block they are copies of, then in log order: the copies of one
-	// block are a run, oldest first. A key is home<<shift | i, where i is
-	// the copy's index in Log.tags; when some home is too large for that
-	// (crafted logs only), packed is false and a key is just i.
+	// keys lists the tag runs (Log.runs) of the replayed transactions
+	// sorted by their first block, then in log order. A key is
+	// home<<shift | i, where i is the run's index; when some home is too
+	// large for that (crafted logs only), packed is false and a key is i.
 	keys    []uint64
 	shift   uint
 	packed  bool
-	revoked bool // some copy is revoked
-	nblocks int  // blocks with a copy that is not revoked
-	last    int  // index in keys of the newest copy of the highest such block; -1 without one
+	maxRun  uint64            // the longest run
+	revoked map[uint64]uint32 // block -> highest revoking replayed sequence
+	nblocks int               // blocks with a copy that is not revoked
+	last    uint64            // the highest such block (when nblocks > 0)
 
 	mu  sync.Mutex
 	bad map[uint64]bool // journal blocks whose tag checksum failed
@@ -56,8 +56,7 @@ func (j *Journal) Recover() (*Overlay, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Overlay{Log: l, j: j, last: -1, bad: map[uint64]bool{}}
-	revoked := revokedBlocks(l)
+	o := &Overlay{Log: l, j: j, revoked: revokedBlocks(l), bad: map[uint64]bool{}}
 	// PASS_REPLAY, without the I/O: every tag of every replayed
 	// transaction. Each copy must be readable (the kernel's jread would
 	// fail); ReadBlock maps it again when it reads it.
@@ -67,31 +66,27 @@ func (j *Journal) Recover() (*Overlay, error) {
 		if !t.Replay {
 			continue
 		}
-		for i := t.tagLo; i < t.tagHi; i++ {
-			tg := l.tags.at(i)
-			if _, err := j.Map(tg.pos); err != nil {
-				return nil, err
+		for i := t.runLo; i < t.runHi; i++ {
+			r := l.runs.at(i)
+			for k := range uint64(r.n) {
+				if _, err := j.Map(r.pos + k); err != nil {
+					return nil, err
+				}
 			}
-			if s, ok := revoked[tg.home]; ok && !tidGT(t.Sequence, s) {
-				tg.revoked, o.revoked = true, true
-			}
-			maxHome, maxIndex = max(maxHome, tg.home), uint64(i)
+			maxHome, maxIndex = max(maxHome, r.home), uint64(i)
+			o.maxRun = max(o.maxRun, uint64(r.n))
 			n++
 		}
 	}
 	o.index(n, maxHome, maxIndex)
-	for k := 0; k < len(o.keys); {
-		e := o.runEnd(k)
-		if o.live(k, e) {
-			o.nblocks++
-			o.last = e - 1
-		}
-		k = e
-	}
+	o.eachBlock(func(b uint64) {
+		o.nblocks++
+		o.last = b
+	})
 	return o, nil
 }
 
-// index fills keys with the n copies of the replayed transactions, whose
+// index fills keys with the n runs of the replayed transactions, whose
 // homes are at most maxHome and indices at most maxIndex, and sorts them.
 // Packing home and index into one uint64 sorts a few times faster than a
 // comparison function, which is left for homes too large to leave room for
@@ -105,9 +100,9 @@ func (o *Overlay) index(n int, maxHome, maxIndex uint64) {
 		if !t.Replay {
 			continue
 		}
-		for i := t.tagLo; i < t.tagHi; i++ {
+		for i := t.runLo; i < t.runHi; i++ {
 			if o.packed {
-				o.keys = append(o.keys, l.tags.at(i).home<<nb|uint64(i))
+				o.keys = append(o.keys, l.runs.at(i).home<<nb|uint64(i))
 			} else {
 				o.keys = append(o.keys, uint64(i))
 			}
@@ -118,7 +113,7 @@ func (o *Overlay) index(n int, maxHome, maxIndex uint64) {
 		return
 	}
 	slices.SortFunc(o.keys, func(a, b uint64) int {
-		return cmp.Or(cmp.Compare(l.tags.at(int(a)).home, l.tags.at(int(b)).home), cmp.Compare(a, b))
+		return cmp.Or(cmp.Compare(l.runs.at(int(a)).home, l.runs.at(int(b)).home), cmp.Compare(a, b))
 	})
 }
 
@@ -142,64 +137,105 @@ func revokedBlocks(l *Log) map[uint64]uint32 {
 	return revoked
 }
 
-// tagIndex is the index in Log.tags of the copy at index k of keys.
-func (o *Overlay) tagIndex(k int) int {
+// runIndex is the index in Log.runs of the run at index k of keys.
+func (o *Overlay) runIndex(k int) int {
 	if o.packed {
 		return int(o.keys[k] & (1<<o.shift - 1))
 	}
 	return int(o.keys[k])
 }
 
-// home is the block the copy at index k of keys is a copy of.
-func (o *Overlay) home(k int) uint64 {
-	if o.packed {
-		return o.keys[k] >> o.shift
+// run is the run at index k of keys.
+func (o *Overlay) run(k int) *tagRun { return o.Log.runs.at(o.runIndex(k)) }
+
+// eachBlock calls fn, in ascending order, with every block that has a
+// copy that is not revoked: the union of the runs' blocks, swept in the
+// order of their first blocks.
+func (o *Overlay) eachBlock(fn func(b uint64)) {
+	var done uint64 // every block up to done has been seen (when any)
+	any := false
+	for k := range o.keys {
+		r := o.run(k)
+		lo, hi := r.home, r.last()
+		if any && done >= hi {
+			continue
+		}
+		if any && done >= lo {
+			lo = done + 1
+		}
+		for b := lo; ; b++ {
+			if o.live(b) {
+				fn(b)
+			}
+			if b == hi {
+				break
+			}
+		}
+		done, any = hi, true
 	}
-	return o.Log.tags.at(int(o.keys[k])).home
 }
 
-// runEnd is the end of the run of copies of one block starting at k.
-func (o *Overlay) runEnd(k int) int {
-	h := o.home(k)
-	e := k + 1
-	for e < len(o.keys) && o.home(e) == h {
-		e++
+// runsOf appends to dst the indices (in Log.runs) of the replayed runs
+// holding a copy of block b, in log order.
+func (o *Overlay) runsOf(b uint64, dst []int) []int {
+	start := len(dst)
+	k := sort.Search(len(o.keys), func(k int) bool { return o.run(k).home > b })
+	for k--; k >= 0; k-- {
+		r := o.run(k)
+		if b-r.home >= o.maxRun {
+			break
+		}
+		if b <= r.last() {
+			dst = append(dst, o.runIndex(k))
+		}
 	}
-	return e
+	slices.Sort(dst[start:])
+	return dst
 }
 
-// live reports whether a copy in keys[k:e] is not revoked.
-func (o *Overlay) live(k, e int) bool {
-	if !o.revoked {
-		return k < e
+// isRevoked reports whether a replayed revoke record covers the copy of b
+// logged in transaction seq.
+func (o *Overlay) isRevoked(b uint64, seq uint32) bool {
+	s, ok := o.revoked[b]
+	return ok && !tidGT(seq, s)
+}
+
+// live reports whether block b, which some replayed run logs, has a copy
+// that is not revoked.
+func (o *Overlay) live(b uint64) bool {
+	if _, ok := o.revoked[b]; !ok {
+		return true
 	}
-	for ; k < e; k++ {
-		if !o.Log.tags.at(o.tagIndex(k)).revoked {
+	for _, c := range o.copies(b) {
+		if !c.Revoked {
 			return true
 		}
 	}
 	return false
 }
 
-// find returns the run keys[lo:hi] of the copies of block home.
-func (o *Overlay) find(home uint64) (lo, hi int) {
-	lo = sort.Search(len(o.keys), func(k int) bool { return o.home(k) >= home })
-	if lo == len(o.keys) || o.home(lo) != home {
-		return lo, lo
+// copies returns the copies of block b, oldest first. Recover mapped
+// every journal block of them; should a BlockMap fail later, FSBlock is
+// super.NoBlock and reading the copy reports the error.
+func (o *Overlay) copies(b uint64) []Copy {
+	var buf [4]int
+	runs := o.runsOf(b, buf[:0])
+	if len(runs) == 0 {
+		return nil
 	}
-	return lo, o.runEnd(lo)
-}
-
-// copyAt is the copy at index k of keys; err is set when its journal
-// block no longer maps (a BlockMap that changed since Recover).
-func (o *Overlay) copyAt(k int) (Copy, error) {
-	i := o.tagIndex(k)
-	t := o.Log.tags.at(i)
-	fsblk, err := o.j.Map(t.pos)
-	if err != nil {
-		fsblk = super.NoBlock
+	out := make([]Copy, 0, len(runs))
+	for _, ri := range runs {
+		r := o.Log.runs.at(ri)
+		k := b - r.home
+		seq := o.Log.seqOf(int(r.first))
+		c := Copy{JBlock: r.pos + k, FSBlock: super.NoBlock, Sequence: seq, Flags: r.flags,
+			Checksum: o.Log.csums.at(int(r.first) + int(k)), Revoked: o.isRevoked(b, seq)}
+		if fsblk, err := o.j.Map(c.JBlock); err == nil {
+			c.FSBlock = fsblk
+		}
+		out = append(out, c)
 	}
-	return Copy{JBlock: t.pos, FSBlock: fsblk, Sequence: o.Log.seqOf(i), Flags: t.flags, Checksum: t.csum, Revoked: t.revoked}, err
+	return out
 }
 
 // Pending is Log.FastCommit.Pending(): an error wrapping
@@ -215,38 +251,21 @@ func (o *Overlay) Blocks() []uint64 {
 		return nil
 	}
 	out := make([]uint64, 0, o.nblocks)
-	for k := 0; k < len(o.keys); {
-		e := o.runEnd(k)
-		if o.live(k, e) {
-			out = append(out, o.home(k))
-		}
-		k = e
-	}
+	o.eachBlock(func(b uint64) { out = append(out, b) })
 	return out
 }
 
 // Copies returns the logged copies of a filesystem block, oldest first.
-func (o *Overlay) Copies(fsblk uint64) []Copy {
-	lo, hi := o.find(fsblk)
-	if lo == hi {
-		return nil
-	}
-	out := make([]Copy, 0, hi-lo)
-	for k := lo; k < hi; k++ {
-		c, _ := o.copyAt(k)
-		out = append(out, c)
-	}
-	return out
-}
+func (o *Overlay) Copies(fsblk uint64) []Copy { return o.copies(fsblk) }
 
 // ReadBlock returns the content the replay leaves in filesystem block
 // fsblk: the newest copy that is not revoked and whose tag checksum
 // verifies, un-escaped. ok is false when the journal holds no such copy and
 // the block must be read from the device.
 func (o *Overlay) ReadBlock(fsblk uint64) (data []byte, ok bool, err error) {
-	lo, hi := o.find(fsblk)
-	for k := hi - 1; k >= lo; k-- {
-		c, err := o.copyAt(k)
+	cs := o.copies(fsblk)
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
 		if c.Revoked {
 			continue
 		}
@@ -256,10 +275,7 @@ func (o *Overlay) ReadBlock(fsblk uint64) (data []byte, ok bool, err error) {
 		if known {
 			continue
 		}
-		var b []byte
-		if err == nil {
-			b, err = o.j.readFS(c.FSBlock)
-		}
+		b, err := o.read(c)
 		if err != nil {
 			return nil, false, fmt.Errorf("journal block %d (copy of block %d, transaction %d): %w", c.JBlock, fsblk, c.Sequence, err)
 		}
@@ -274,6 +290,15 @@ func (o *Overlay) ReadBlock(fsblk uint64) (data []byte, ok bool, err error) {
 		return b, true, nil
 	}
 	return nil, false, nil
+}
+
+// read reads a copy into a new slice.
+func (o *Overlay) read(c Copy) ([]byte, error) {
+	fsblk, err := o.j.Map(c.JBlock)
+	if err != nil {
+		return nil, err
+	}
+	return o.j.readFS(fsblk)
 }
 
 // BadCopies lists the journal blocks found so far whose data failed their
@@ -297,28 +322,35 @@ func (o *Overlay) Verify() error {
 	var first Copy
 	var home uint64
 	n := 0
+	var err error
 	d := make([]byte, o.j.Format.BlockSize)
-	for k := range o.keys {
-		c, err := o.copyAt(k)
-		if c.Revoked {
-			continue
-		}
-		if err == nil {
-			err = o.j.readFSInto(d, c.FSBlock)
-		}
-		if err != nil {
-			return fmt.Errorf("journal block %d: %w", c.JBlock, err)
-		}
-		t := Tag{Checksum: c.Checksum}
-		if !t.VerifyData(o.j.Format, o.j.seed, c.Sequence, d) {
-			o.mu.Lock()
-			o.bad[c.JBlock] = true
-			o.mu.Unlock()
-			if n == 0 {
-				first, home = c, o.home(k)
+	o.eachBlock(func(b uint64) {
+		for _, c := range o.copies(b) {
+			if err != nil || c.Revoked {
+				continue
 			}
-			n++
+			var fsblk uint64
+			if fsblk, err = o.j.Map(c.JBlock); err == nil {
+				err = o.j.readFSInto(d, fsblk)
+			}
+			if err != nil {
+				err = fmt.Errorf("journal block %d: %w", c.JBlock, err)
+				continue
+			}
+			t := Tag{Checksum: c.Checksum}
+			if !t.VerifyData(o.j.Format, o.j.seed, c.Sequence, d) {
+				o.mu.Lock()
+				o.bad[c.JBlock] = true
+				o.mu.Unlock()
+				if n == 0 {
+					first, home = c, b
+				}
+				n++
+			}
 		}
+	})
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return nil
@@ -331,13 +363,11 @@ func (o *Overlay) Verify() error {
 // CheckRange refuses a replay that would write past the end of a
 // filesystem of blocksCount blocks (the kernel's write would fail).
 func (o *Overlay) CheckRange(blocksCount uint64) error {
-	if o.last < 0 {
-		return nil
-	}
-	if b := o.home(o.last); b >= blocksCount {
-		c, _ := o.copyAt(o.last)
+	if o.nblocks > 0 && o.last >= blocksCount {
+		cs := o.copies(o.last)
+		c := cs[len(cs)-1]
 		return super.Errorf(super.ErrCorrupt, fmt.Sprintf("journal block %d", c.JBlock), c.FSBlock, -1,
-			"transaction %d logs block %d, past the end of the filesystem (%d blocks)", c.Sequence, b, blocksCount)
+			"transaction %d logs block %d, past the end of the filesystem (%d blocks)", c.Sequence, o.last, blocksCount)
 	}
 	return nil
 }

@@ -63,7 +63,10 @@ type Transaction struct {
 	MetaChecksum ChecksumState // of its descriptor and revoke block tails (v2/v3)
 	Replay       bool          // the kernel replays it (its sequence is below Log.End)
 
-	tagLo, tagHi int // its data blocks: Log.tags[tagLo:tagHi]
+	tagLo, tagHi int    // its data block tags, numbered in log order
+	runLo, runHi int    // the same tags: Log.runs[runLo:runHi]
+	wrapped      bool   // a descriptor describes more data blocks than the log holds
+	wrapPos      uint64 // the last data block of the first such descriptor
 	revokes      []revokeBlock
 }
 
@@ -111,7 +114,9 @@ type Log struct {
 	Metadata   []MetaBlock     // the descriptor, revoke and commit blocks the scan accepted, in log order
 	FastCommit *FastCommitArea // nil when the journal has no fast-commit area or is empty
 
-	tags tagList // every data block tag of the log, in log order
+	ntags int               // data block tags in the log
+	runs  chunkList[tagRun] // all of them, as runs in log order
+	csums sparseU32         // t_checksum of each
 }
 
 // seqOf is the sequence of the transaction that logged tag i.
@@ -240,11 +245,9 @@ func (j *Journal) checkWrap(l *Log) error {
 		if !t.Replay {
 			continue
 		}
-		for i := t.tagLo; i < t.tagHi; i++ {
-			if tg := l.tags.at(i); tg.wrap {
-				return scanErr(super.ErrCorrupt, j, tg.pos,
-					"transaction %d describes more data blocks than the log holds", t.Sequence)
-			}
+		if t.wrapped {
+			return scanErr(super.ErrCorrupt, j, t.wrapPos,
+				"transaction %d describes more data blocks than the log holds", t.Sequence)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -574,46 +575,59 @@ func TestRecoverMatchesReference(t *testing.T) {
 	}
 }
 
-// TestOverlayIndex: both ways of sorting the copies (packed keys, and the
+// TestOverlayIndex: both ways of sorting the runs (packed keys, and the
 // comparison function for homes too large to pack) give the stable order by
-// home of the replayed transactions' copies.
+// first block of the replayed transactions' runs, and eachBlock and runsOf
+// agree with a map built tag by tag.
 func TestOverlayIndex(t *testing.T) {
 	for _, top := range []uint64{1 << 20, 1 << 40, ^uint64(0)} {
 		l := &Log{}
 		r := uint64(12345)
 		var want []int
-		for i := range 3*tagChunk + 17 {
+		copies := map[uint64][]int{}
+		for i := range 3*chunkLen + 17 {
 			if i%1000 == 0 {
-				l.Transactions = append(l.Transactions, &Transaction{Sequence: uint32(i), tagLo: i, Replay: i%3000 != 0})
+				l.Transactions = append(l.Transactions, &Transaction{Sequence: uint32(i), runLo: i, Replay: i%3000 != 0})
 			}
 			tx := l.Transactions[len(l.Transactions)-1]
-			tx.tagHi = i + 1
+			tx.runHi = i + 1
 			r = r*6364136223846793005 + 1442695040888963407
 			home := (r >> 11) % 5000
 			if i%7 == 0 {
-				home = top - home
+				home = top - home - 40
 			}
-			l.tags.add().home = home
+			n := 1 + (r>>40)%30
+			*l.runs.add() = tagRun{home: home, n: uint16(n)}
 			if tx.Replay {
 				want = append(want, i)
+				for k := range n {
+					copies[home+k] = append(copies[home+k], i)
+				}
 			}
 		}
 		maxIndex := uint64(want[len(want)-1])
-		slices.SortStableFunc(want, func(a, b int) int { return cmp.Compare(l.tags.at(a).home, l.tags.at(b).home) })
-		o := &Overlay{Log: l}
-		o.index(len(want), top, maxIndex)
+		slices.SortStableFunc(want, func(a, b int) int { return cmp.Compare(l.runs.at(a).home, l.runs.at(b).home) })
+		o := &Overlay{Log: l, maxRun: 30}
+		o.index(len(want), top-40, maxIndex)
 		if o.packed != (top != ^uint64(0)) {
 			t.Fatalf("top %#x: packed %v", top, o.packed)
 		}
 		var got []int
 		for k := range o.keys {
-			got = append(got, o.tagIndex(k))
-			if o.home(k) != l.tags.at(o.tagIndex(k)).home {
-				t.Fatalf("top %#x: home(%d) = %d", top, k, o.home(k))
-			}
+			got = append(got, o.runIndex(k))
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("top %#x: order differs", top)
+		}
+		var blocks []uint64
+		o.eachBlock(func(b uint64) { blocks = append(blocks, b) })
+		if !slices.Equal(blocks, slices.Sorted(maps.Keys(copies))) {
+			t.Fatalf("top %#x: eachBlock gives %d blocks, want %d", top, len(blocks), len(copies))
+		}
+		for _, b := range blocks {
+			if rs := o.runsOf(b, nil); !slices.Equal(rs, copies[b]) {
+				t.Fatalf("top %#x: runsOf(%d) = %v, want %v", top, b, rs, copies[b])
+			}
 		}
 	}
 }

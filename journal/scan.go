@@ -2,53 +2,87 @@ package journal
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/ext4relink/ext4relink/super"
 )
 
 // PASS_SCAN reads only the journal's metadata blocks, each into one reused
-// buffer, and keeps of every descriptor tag the few numbers the replay
-// needs (loggedTag), stored in fixed-size chunks: a log of 150,000 data
-// blocks costs a few megabytes and a few hundred allocations, and nothing
-// is copied as it grows. The logged copies themselves are read only when
-// the Overlay is asked for them.
+// buffer, and keeps of the descriptor tags only what the replay needs, run
+// length encoded: consecutive tags of a descriptor block that log
+// consecutive filesystem blocks into consecutive journal blocks with the
+// same flags form one tagRun, and only their checksums are kept one by one
+// (and not at all while they are zero). A log of 150,000 data blocks
+// written by large sequential writes is then a few thousand runs; a log of
+// scattered metadata blocks costs about 36 bytes per block. The logged
+// copies themselves are read only when the Overlay is asked for them.
 
-// loggedTag is one data block of the log: what its descriptor tag says and
-// where the copy is. Its transaction is the one whose [tagLo, tagHi)
-// range holds its index (Log.seqOf).
-type loggedTag struct {
-	home    uint64 // the filesystem block it is a copy of (read_tag_block)
-	pos     uint64 // journal block of the copy, as PASS_REPLAY computes it
-	csum    uint32 // t_checksum (v2: 16 bits; v3: 32 bits)
-	flags   uint16 // t_flags as recovery reads them (FlagBits)
-	wrap    bool   // the per-tag and bulk wrap arithmetic disagree (crafted logs only)
-	revoked bool   // a replayed revoke record covers it (set by Recover)
+// tagRun is a run of tags of one descriptor block: its k-th tag (k < n)
+// logs filesystem block home+k in journal block pos+k, with the given
+// flags, and is tag first+k of the log. Its transaction is the one whose
+// [tagLo, tagHi) range holds first (Log.seqOf).
+type tagRun struct {
+	home  uint64 // the filesystem block its first tag logs (read_tag_block)
+	pos   uint64 // journal block of its first copy, as PASS_REPLAY computes it
+	first uint32 // index in the log of its first tag
+	n     uint16 // its tags (a descriptor block holds fewer than 8192)
+	flags uint16 // t_flags as recovery reads them (FlagBits), the same for all
 }
 
-// tagChunk is how many tags a chunk of a tagList holds (96 KiB).
-const tagChunk = 1 << 12
+// last is the filesystem block its last tag logs.
+func (r *tagRun) last() uint64 { return r.home + uint64(r.n) - 1 }
 
-// tagList holds the tags of a scan in log order, in chunks of tagChunk:
-// appending never moves the tags already stored.
-type tagList struct {
-	chunks [][]loggedTag
+// chunkLen is how many elements a chunk of a chunkList holds.
+const chunkLen = 1 << 12
+
+// chunkList is a list grown in fixed-size chunks: appending never moves
+// the elements already stored.
+type chunkList[T any] struct {
+	chunks [][]T
 	n      int
 }
 
-func (l *tagList) len() int { return l.n }
+func (l *chunkList[T]) len() int { return l.n }
 
-// add appends a zero tag and returns it.
-func (l *tagList) add() *loggedTag {
-	if l.n%tagChunk == 0 {
-		l.chunks = append(l.chunks, make([]loggedTag, tagChunk))
+// add appends a zero element and returns it.
+func (l *chunkList[T]) add() *T {
+	if l.n%chunkLen == 0 {
+		l.chunks = append(l.chunks, make([]T, chunkLen))
 	}
-	t := &l.chunks[l.n/tagChunk][l.n%tagChunk]
+	e := &l.chunks[l.n/chunkLen][l.n%chunkLen]
 	l.n++
-	return t
+	return e
 }
 
-// at returns tag i (0 <= i < len()).
-func (l *tagList) at(i int) *loggedTag { return &l.chunks[i/tagChunk][i%tagChunk] }
+// at returns element i (0 <= i < len()).
+func (l *chunkList[T]) at(i int) *T { return &l.chunks[i/chunkLen][i%chunkLen] }
+
+// sparseU32 is a list of uint32 indexed from 0 whose chunks exist only
+// once a non-zero value is stored in them: the tag checksums of a journal
+// without checksums take no memory.
+type sparseU32 struct{ chunks [][]uint32 }
+
+func (s *sparseU32) set(i int, v uint32) {
+	k := i / chunkLen
+	if k >= len(s.chunks) || s.chunks[k] == nil {
+		if v == 0 {
+			return
+		}
+		for len(s.chunks) <= k {
+			s.chunks = append(s.chunks, nil)
+		}
+		s.chunks[k] = make([]uint32, chunkLen)
+	}
+	s.chunks[k][i%chunkLen] = v
+}
+
+func (s *sparseU32) at(i int) uint32 {
+	k := i / chunkLen
+	if k >= len(s.chunks) || s.chunks[k] == nil {
+		return 0
+	}
+	return s.chunks[k][i%chunkLen]
+}
 
 // firstTag and nextTag walk the tags of descriptor block b in the order the
 // kernel's count_tags and PASS_REPLAY do: from offset 12 while a whole tag
@@ -175,7 +209,7 @@ func (s *scanner) run() error {
 		var err error
 		switch h.BlockType {
 		case BlockDescriptor:
-			end = s.descriptor(cur, b)
+			end, err = s.descriptor(cur, b)
 		case BlockCommit:
 			end, err = s.commit(cur, b)
 		case BlockRevoke:
@@ -195,8 +229,8 @@ func (s *scanner) stop(r StopReason, at uint64, detail string) {
 // block at if this is its first block.
 func (s *scanner) txFor(at uint64) *Transaction {
 	if s.tx == nil || s.tx.Sequence != s.next {
-		n := s.l.tags.len()
-		s.tx = &Transaction{Sequence: s.next, Start: at, tagLo: n, tagHi: n}
+		n, r := s.l.ntags, s.l.runs.len()
+		s.tx = &Transaction{Sequence: s.next, Start: at, tagLo: n, tagHi: n, runLo: r, runHi: r}
 		s.l.Transactions = append(s.l.Transactions, s.tx)
 	}
 	return s.tx
@@ -204,9 +238,10 @@ func (s *scanner) txFor(at uint64) *Transaction {
 
 // descriptor records the tags of descriptor block b (at journal block cur)
 // and moves past its data blocks; with checksum v1 it reads them to chain
-// the transaction's crc32. It reports whether the log ends here.
-func (s *scanner) descriptor(cur uint64, b []byte) (end bool) {
-	j, fm := s.j, s.fm
+// the transaction's crc32. It reports whether the log ends here; an error
+// fails the recovery.
+func (s *scanner) descriptor(cur uint64, b []byte) (end bool, err error) {
+	j, fm, l := s.j, s.fm, s.l
 	t := s.txFor(cur)
 	t.Descriptors = append(t.Descriptors, cur)
 	if !descriptorChecksumOK(b, fm, s.seed) {
@@ -218,27 +253,39 @@ func (s *scanner) descriptor(cur uint64, b []byte) (end bool) {
 		t.MetaChecksum = CsumValid
 	}
 	// Positions as PASS_REPLAY computes them, one wrap per tag.
-	pos, n := s.blk, 0
+	pos, lastPos, n := s.blk, s.blk, 0
+	var r *tagRun // the run the next tag may extend
 	for off := firstTag(b, fm); off >= 0; off = nextTag(b, fm, off) {
+		if l.ntags >= math.MaxUint32 {
+			return true, scanErr(super.ErrUnsupported, j, cur, "the log describes more than %d data blocks", uint32(math.MaxUint32))
+		}
 		home, flags, csum := decodeTag(b, off, fm)
-		*s.l.tags.add() = loggedTag{home: home, pos: pos, csum: csum, flags: flags}
-		pos = j.wrap(pos + 1)
+		l.csums.set(l.ntags, csum)
+		if r != nil && r.n < math.MaxUint16 && flags == r.flags && r.pos+uint64(r.n) == pos &&
+			r.last() < math.MaxUint64 && r.last()+1 == home {
+			r.n++
+		} else {
+			r = l.runs.add()
+			*r = tagRun{home: home, pos: pos, first: uint32(l.ntags), n: 1, flags: flags}
+		}
+		l.ntags++
+		lastPos, pos = pos, j.wrap(pos+1)
 		n++
 	}
-	t.tagHi = s.l.tags.len()
+	t.tagHi, t.runHi = l.ntags, l.runs.len()
 	t.DataBlocks += n
 	bulk := j.wrap(s.blk + uint64(n))
 	if fm.CsumV1() && !s.needCheck && s.endTx == 0 {
-		return s.chainV1(b, n)
+		return s.chainV1(b, n), nil
 	}
 	// count_tags: one addition and one wrap, which only differs from
 	// PASS_REPLAY's per-tag wrap when the descriptor describes more blocks
 	// than the log holds.
-	if n > 0 && pos != bulk {
-		s.l.tags.at(t.tagHi - 1).wrap = true
+	if n > 0 && pos != bulk && !t.wrapped {
+		t.wrapped, t.wrapPos = true, lastPos
 	}
 	s.blk = bulk
-	return false
+	return false, nil
 }
 
 // chainV1 is calc_chksums: crc32_be over descriptor block b and the n data
