@@ -3,13 +3,16 @@ package journal
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/testfs"
@@ -628,6 +631,104 @@ func TestOverlayIndex(t *testing.T) {
 			if rs := o.runsOf(b, nil); !slices.Equal(rs, copies[b]) {
 				t.Fatalf("top %#x: runsOf(%d) = %v, want %v", top, b, rs, copies[b])
 			}
+		}
+	}
+}
+
+// TestRunEdges: runs of tags across the end of the log, around the largest
+// block number, broken by an escaped block, and blocks logged by several
+// transactions, one of them revoked, all give what the reference gives.
+func TestRunEdges(t *testing.T) {
+	const bs = 1024
+	for _, incompat := range []uint32{IncompatCsumV3 | Incompat64Bit, Incompat64Bit | IncompatRevoke, IncompatCsumV2 | Incompat64Bit} {
+		sb := &Superblock{Header: Header{Magic: Magic, BlockType: BlockSuperblockV2}, BlockSize: bs,
+			MaxLen: 1024, First: 1, Sequence: 7, Start: 990, FeatureIncompat: incompat, ChecksumType: ChecksumCRC32C}
+		if incompat&(IncompatCsumV2|IncompatCsumV3) == 0 {
+			sb.ChecksumType = 0
+		}
+		sb.SetChecksum()
+		dev := &memDev{bs: bs, blocks: map[uint64][]byte{}}
+		put := func(jb uint64, b []byte) { dev.blocks[jb+100] = append([]byte(nil), b...) }
+		put(0, sb.Encode())
+		bmap := func(jb uint64) (uint64, error) {
+			if jb >= 1024 {
+				return 0, io.EOF
+			}
+			return jb + 100, nil
+		}
+		j, err := Load(dev, bs, bmap, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := func(home uint64, v byte) []byte {
+			b := bytes.Repeat([]byte{v}, bs)
+			binary.BigEndian.PutUint64(b[8:], home)
+			if v == 0xEE {
+				binary.BigEndian.PutUint32(b, Magic) // escaped in the log
+			}
+			return b
+		}
+		var tx1, tx2 []LoggedBlock
+		for _, h := range []uint64{1<<64 - 3, 1<<64 - 2, 1<<64 - 1, 0, 1, 2} {
+			tx1 = append(tx1, LoggedBlock{FSBlock: h, Data: data(h, 1)})
+		}
+		for h := uint64(100); h < 160; h++ {
+			v := byte(1)
+			if h == 130 {
+				v = 0xEE
+			}
+			tx1 = append(tx1, LoggedBlock{FSBlock: h, Data: data(h, v)})
+		}
+		for h := uint64(120); h < 125; h++ {
+			tx2 = append(tx2, LoggedBlock{FSBlock: h, Data: data(h, 2)})
+		}
+		tx2 = append(tx2, LoggedBlock{FSBlock: 1<<64 - 1, Data: data(1<<64-1, 2)})
+		pos := uint64(990)
+		for i, tx := range [][]LoggedBlock{tx1, tx2} {
+			ws, err := j.EncodeTransaction(7+uint32(i), tx, pos, time.Unix(int64(100+i), 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				put(w.JBlock, w.Data)
+				pos = j.wrap(w.JBlock + 1)
+			}
+		}
+		// A third transaction revokes block 121 (written by hand: the
+		// writer logs no revoke blocks).
+		fm := j.Format
+		rv, err := NewRevoke(fm, 9, []uint64{121, 1<<64 - 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rv.SetChecksum(j.Seed())
+		put(pos, rv.Encode())
+		ws, err := j.EncodeTransaction(9, []LoggedBlock{{FSBlock: 5, Data: data(5, 3)}}, j.wrap(pos+1), time.Unix(102, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range ws {
+			put(w.JBlock, w.Data)
+		}
+		checkReference(t, j, true)
+		ov, err := j.Recover()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(ov.Log.Replayed()); n != 3 {
+			t.Fatalf("%#x: %d transactions replayed", incompat, n)
+		}
+		if cs := ov.Copies(121); len(cs) != 2 || !cs[0].Revoked || !cs[1].Revoked {
+			t.Fatalf("%#x: copies of 121: %+v", incompat, cs)
+		}
+		if cs := ov.Copies(1<<64 - 1); len(cs) != 2 || cs[0].Sequence != 7 || cs[1].Sequence != 8 || cs[0].Revoked {
+			t.Fatalf("%#x: copies of the last block: %+v", incompat, cs)
+		}
+		if b, ok, err := ov.ReadBlock(130); err != nil || !ok || !bytes.Equal(b, data(130, 0xEE)) {
+			t.Fatalf("%#x: escaped block: %v %v", incompat, ok, err)
+		}
+		if len(ov.Log.runs.chunks) == 0 || ov.Log.runs.len() < 6 {
+			t.Fatalf("%#x: %d runs", incompat, ov.Log.runs.len())
 		}
 	}
 }
