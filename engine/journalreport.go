@@ -73,7 +73,7 @@ func (fs *FS) JournalReport() (*JournalReport, error) {
 	}
 	fillLog(r, l)
 	if ov, ok := fs.overlay.(*journal.Overlay); ok && ov != nil {
-		r.ReplayBlocks = len(ov.Blocks())
+		r.ReplayBlocks = ov.NumBlocks()
 	}
 	r.BytesRead = j.Stats().Bytes
 	return r, nil

@@ -255,6 +255,9 @@ func (o *Overlay) Blocks() []uint64 {
 	return out
 }
 
+// NumBlocks is len(Blocks()), without building the list.
+func (o *Overlay) NumBlocks() int { return o.nblocks }
+
 // Copies returns the logged copies of a filesystem block, oldest first.
 func (o *Overlay) Copies(fsblk uint64) []Copy { return o.copies(fsblk) }
 

@@ -494,8 +494,8 @@ func checkReference(t testing.TB, j *Journal, readAll bool) {
 		return
 	}
 	blocks := ov.Blocks()
-	if !slices.Equal(blocks, ro.blocks) {
-		t.Fatalf("Blocks: %d blocks, reference %d", len(blocks), len(ro.blocks))
+	if !slices.Equal(blocks, ro.blocks) || ov.NumBlocks() != len(ro.blocks) {
+		t.Fatalf("Blocks: %d blocks (NumBlocks %d), reference %d", len(blocks), ov.NumBlocks(), len(ro.blocks))
 	}
 	for home, cs := range ro.copies {
 		if got := ov.Copies(home); !slices.Equal(got, cs) {
