@@ -21,11 +21,12 @@ import (
 // journal_only on a fresh copy. Run:
 //
 //	go test -run '^$' -bench BigJournal -benchtime 5x ./engine/
-//	go test -run '^$' -bench 'BigJournal/(ext4relink|debugfs-logdump)' -benchtime 20x -count 5 ./engine/
+//	go test -run '^$' -bench 'BigJournal/(ext4relink|debugfs-logdump|cli-vs)' -benchtime 20x -count 5 ./engine/
 //
 // ext4relink-list runs in process (allocations are reported);
 // ext4relink-list-cli and debugfs-logdump run the built binary and debugfs
-// on the image itself, reporting the peak RSS of the child (maxRSS_MB).
+// on the image itself, reporting the peak RSS of the child (maxRSS_MB);
+// cli-vs-logdump runs the two in turn and reports their ratio.
 // MB_read is what each reads: ext4relink counts its own device reads; the
 // tools are measured with strace (read/pread64 return values) in a separate,
 // untimed run.
@@ -49,17 +50,33 @@ func BenchmarkBigJournal(b *testing.B) {
 		}
 		b.ReportMetric(float64(read)/1e6, "MB_read")
 	})
+	// -n: the crash image's bitmaps fail their checksums until the
+	// journal is replayed; without it debugfs refuses to open it.
+	logdump := []string{"debugfs", "-n", "-R", "logdump", img.Path}
 	b.Run("ext4relink-list-cli", func(b *testing.B) {
-		bin := buildCLI(b)
-		benchExec(b, bin, "list", "--dev", img.Path)
+		benchExec(b, append([]string{buildCLI(b), "list", "--dev"}, img.Path))
 	})
 	b.Run("debugfs-logdump", func(b *testing.B) {
-		// -n: the crash image's bitmaps fail their checksums until the
-		// journal is replayed; without it debugfs refuses to open it.
-		benchExec(b, "debugfs", "-n", "-R", "logdump", img.Path)
-		if mb, ok := straceRead(b, img, []string{"debugfs", "-n", "-R", "logdump"}); ok {
+		benchExec(b, logdump)
+		if mb, ok := straceRead(b, img, logdump[:4]); ok {
 			b.ReportMetric(mb, "MB_read")
 		}
+	})
+	b.Run("cli-vs-logdump", func(b *testing.B) {
+		// Both in turn, so that both see the same load on a shared
+		// machine: ms/op of each, and list's time over logdump's.
+		list := []string{buildCLI(b), "list", "--dev", img.Path}
+		timeExec(b, list) // the first run reads the new binary into the page cache
+		timeExec(b, logdump)
+		var tl, td time.Duration
+		for b.Loop() {
+			tl += timeExec(b, list)
+			td += timeExec(b, logdump)
+		}
+		n := float64(b.N)
+		b.ReportMetric(tl.Seconds()*1e3/n, "list-ms")
+		b.ReportMetric(td.Seconds()*1e3/n, "logdump-ms")
+		b.ReportMetric(tl.Seconds()/td.Seconds(), "list/logdump")
 	})
 	for _, tool := range []struct {
 		name string
@@ -85,15 +102,14 @@ func buildCLI(b *testing.B) string {
 // discarded, then once more untimed under GNU time to report its peak RSS
 // (the rusage of a child started from this process would count the test
 // binary's own memory: Linux charges the pre-exec address space to it).
-func benchExec(b *testing.B, name string, args ...string) {
+func benchExec(b *testing.B, args []string) {
+	timeExec(b, args) // the first run of a new binary reads it into the page cache
 	for b.Loop() {
-		if err := exec.Command(name, args...).Run(); err != nil {
-			b.Fatalf("%s %v: %v", name, args, err)
-		}
+		timeExec(b, args)
 	}
-	out, err := exec.Command("/usr/bin/time", append([]string{"-f", "%M", name}, args...)...).CombinedOutput()
+	out, err := exec.Command("/usr/bin/time", append([]string{"-f", "%M"}, args...)...).CombinedOutput()
 	if err != nil {
-		b.Fatalf("/usr/bin/time %s: %v\n%s", name, err, out)
+		b.Fatalf("/usr/bin/time %v: %v\n%s", args, err, out)
 	}
 	lines := strings.Fields(string(out))
 	if len(lines) == 0 {
@@ -104,6 +120,16 @@ func benchExec(b *testing.B, name string, args ...string) {
 		b.Fatalf("/usr/bin/time: %q: %v", out, err)
 	}
 	b.ReportMetric(kb*1024/1e6, "maxRSS_MB")
+}
+
+// timeExec runs a read-only command, its output discarded, and returns
+// how long it took.
+func timeExec(b *testing.B, args []string) time.Duration {
+	start := time.Now()
+	if err := exec.Command(args[0], args[1:]...).Run(); err != nil {
+		b.Fatalf("%v: %v", args, err)
+	}
+	return time.Since(start)
 }
 
 func benchTool(b *testing.B, img *fixtures.Image, args []string) {

@@ -79,11 +79,32 @@ func (j *Journal) Recover() (*Overlay, error) {
 		}
 	}
 	o.index(n, maxHome, maxIndex)
-	o.eachBlock(func(b uint64) {
-		o.nblocks++
-		o.last = b
-	})
+	o.count()
 	return o, nil
+}
+
+// count sets nblocks and last. Without revocations every block of a run
+// is written, and the union of the runs is counted run by run.
+func (o *Overlay) count() {
+	if len(o.revoked) > 0 {
+		o.eachBlock(func(b uint64) {
+			o.nblocks++
+			o.last = b
+		})
+		return
+	}
+	for k := range o.keys {
+		r := o.run(k)
+		lo, hi := r.home, r.last()
+		if o.nblocks > 0 && o.last >= hi {
+			continue
+		}
+		if o.nblocks > 0 && o.last >= lo {
+			lo = o.last + 1
+		}
+		o.nblocks += int(hi - lo + 1)
+		o.last = hi
+	}
 }
 
 // index fills keys with the n runs of the replayed transactions, whose

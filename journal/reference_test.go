@@ -627,6 +627,10 @@ func TestOverlayIndex(t *testing.T) {
 		if !slices.Equal(blocks, slices.Sorted(maps.Keys(copies))) {
 			t.Fatalf("top %#x: eachBlock gives %d blocks, want %d", top, len(blocks), len(copies))
 		}
+		o.count()
+		if o.nblocks != len(blocks) || o.last != blocks[len(blocks)-1] {
+			t.Fatalf("top %#x: count gives %d blocks up to %d, want %d up to %d", top, o.nblocks, o.last, len(blocks), blocks[len(blocks)-1])
+		}
 		for _, b := range blocks {
 			if rs := o.runsOf(b, nil); !slices.Equal(rs, copies[b]) {
 				t.Fatalf("top %#x: runsOf(%d) = %v, want %v", top, b, rs, copies[b])
