@@ -246,17 +246,22 @@ func (o *Overlay) copies(b uint64) []Copy {
 	}
 	out := make([]Copy, 0, len(runs))
 	for _, ri := range runs {
-		r := o.Log.runs.at(ri)
-		k := b - r.home
-		seq := o.Log.seqOf(int(r.first))
-		c := Copy{JBlock: r.pos + k, FSBlock: super.NoBlock, Sequence: seq, Flags: r.flags,
-			Checksum: o.Log.csums.at(int(r.first) + int(k)), Revoked: o.isRevoked(b, seq)}
-		if fsblk, err := o.j.Map(c.JBlock); err == nil {
-			c.FSBlock = fsblk
-		}
-		out = append(out, c)
+		out = append(out, o.copyIn(ri, b))
 	}
 	return out
+}
+
+// copyIn is the copy of block b in run ri (which holds one).
+func (o *Overlay) copyIn(ri int, b uint64) Copy {
+	r := o.Log.runs.at(ri)
+	k := b - r.home
+	seq := o.Log.seqOf(int(r.first))
+	c := Copy{JBlock: r.pos + k, FSBlock: super.NoBlock, Sequence: seq, Flags: r.flags,
+		Checksum: o.Log.csums.at(int(r.first) + int(k)), Revoked: o.isRevoked(b, seq)}
+	if fsblk, err := o.j.Map(c.JBlock); err == nil {
+		c.FSBlock = fsblk
+	}
+	return c
 }
 
 // Pending is Log.FastCommit.Pending(): an error wrapping
@@ -287,9 +292,10 @@ func (o *Overlay) Copies(fsblk uint64) []Copy { return o.copies(fsblk) }
 // verifies, un-escaped. ok is false when the journal holds no such copy and
 // the block must be read from the device.
 func (o *Overlay) ReadBlock(fsblk uint64) (data []byte, ok bool, err error) {
-	cs := o.copies(fsblk)
-	for i := len(cs) - 1; i >= 0; i-- {
-		c := cs[i]
+	var buf [4]int
+	runs := o.runsOf(fsblk, buf[:0])
+	for i := len(runs) - 1; i >= 0; i-- {
+		c := o.copyIn(runs[i], fsblk)
 		if c.Revoked {
 			continue
 		}
@@ -348,8 +354,11 @@ func (o *Overlay) Verify() error {
 	n := 0
 	var err error
 	d := make([]byte, o.j.Format.BlockSize)
+	var runs []int
 	o.eachBlock(func(b uint64) {
-		for _, c := range o.copies(b) {
+		runs = o.runsOf(b, runs[:0])
+		for _, ri := range runs {
+			c := o.copyIn(ri, b)
 			if err != nil || c.Revoked {
 				continue
 			}
