@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,17 +17,24 @@ import (
 )
 
 // BenchmarkBigJournal: finding the orphan on a crash image whose 1 GiB
-// journal is ~60% full (bench-bigjournal), against replaying the same
-// journal with debugfs jr and e2fsck -E journal_only on a fresh copy. Run:
+// journal is ~60% full (bench-bigjournal), against reading the same log
+// with debugfs logdump, and replaying it with debugfs jr and e2fsck -E
+// journal_only on a fresh copy. Run:
 //
 //	go test -run '^$' -bench BigJournal -benchtime 5x ./engine/
+//	go test -run '^$' -bench 'BigJournal/(ext4relink|debugfs-logdump|cli-vs)' -benchtime 20x -count 5 ./engine/
 //
+// ext4relink-list runs in process (allocations are reported);
+// ext4relink-list-cli and debugfs-logdump run the built binary and debugfs
+// on the image itself, reporting the peak RSS of the child (maxRSS_MB);
+// cli-vs-logdump runs the two in turn and reports their ratio.
 // MB_read is what each reads: ext4relink counts its own device reads; the
 // tools are measured with strace (read/pread64 return values) in a separate,
 // untimed run.
 func BenchmarkBigJournal(b *testing.B) {
 	img := fixtures.Get(b, "bench-bigjournal")
 	b.Run("ext4relink-list", func(b *testing.B) {
+		b.ReportAllocs()
 		var read int64
 		for b.Loop() {
 			fsOp, err := OpenFS(img.Path, Options{Mode: ReadOnly})
@@ -42,6 +51,34 @@ func BenchmarkBigJournal(b *testing.B) {
 		}
 		b.ReportMetric(float64(read)/1e6, "MB_read")
 	})
+	// -n: the crash image's bitmaps fail their checksums until the
+	// journal is replayed; without it debugfs refuses to open it.
+	logdump := []string{"debugfs", "-n", "-R", "logdump", img.Path}
+	b.Run("ext4relink-list-cli", func(b *testing.B) {
+		benchExec(b, append([]string{buildCLI(b), "list", "--dev"}, img.Path))
+	})
+	b.Run("debugfs-logdump", func(b *testing.B) {
+		benchExec(b, logdump)
+		if mb, ok := straceRead(b, img, logdump[:4]); ok {
+			b.ReportMetric(mb, "MB_read")
+		}
+	})
+	b.Run("cli-vs-logdump", func(b *testing.B) {
+		// Both in turn, so that both see the same load on a shared
+		// machine: the median time of each, and the ratio of the medians.
+		list := []string{buildCLI(b), "list", "--dev", img.Path}
+		timeExec(b, list) // the first run reads the new binary into the page cache
+		timeExec(b, logdump)
+		var tl, td []float64
+		for b.Loop() {
+			tl = append(tl, timeExec(b, list).Seconds()*1e3)
+			td = append(td, timeExec(b, logdump).Seconds()*1e3)
+		}
+		ml, md := median(tl), median(td)
+		b.ReportMetric(ml, "list-ms")
+		b.ReportMetric(md, "logdump-ms")
+		b.ReportMetric(ml/md, "list/logdump")
+	})
 	for _, tool := range []struct {
 		name string
 		args []string
@@ -51,6 +88,57 @@ func BenchmarkBigJournal(b *testing.B) {
 	} {
 		b.Run(tool.name, func(b *testing.B) { benchTool(b, img, tool.args) })
 	}
+}
+
+// buildCLI builds cmd/ext4relink into a temporary directory.
+func buildCLI(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "ext4relink")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ext4relink/ext4relink/cmd/ext4relink").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// benchExec runs a read-only command once per iteration, its output
+// discarded, then once more untimed under GNU time to report its peak RSS
+// (the rusage of a child started from this process would count the test
+// binary's own memory: Linux charges the pre-exec address space to it).
+func benchExec(b *testing.B, args []string) {
+	timeExec(b, args) // the first run of a new binary reads it into the page cache
+	for b.Loop() {
+		timeExec(b, args)
+	}
+	out, err := exec.Command("/usr/bin/time", append([]string{"-f", "%M"}, args...)...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("/usr/bin/time %v: %v\n%s", args, err, out)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) == 0 {
+		b.Fatalf("/usr/bin/time printed nothing")
+	}
+	kb, err := strconv.ParseFloat(lines[len(lines)-1], 64)
+	if err != nil {
+		b.Fatalf("/usr/bin/time: %q: %v", out, err)
+	}
+	b.ReportMetric(kb*1024/1e6, "maxRSS_MB")
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+// timeExec runs a read-only command, its output discarded, and returns
+// how long it took.
+func timeExec(b *testing.B, args []string) time.Duration {
+	start := time.Now()
+	if err := exec.Command(args[0], args[1:]...).Run(); err != nil {
+		b.Fatalf("%v: %v", args, err)
+	}
+	return time.Since(start)
 }
 
 func benchTool(b *testing.B, img *fixtures.Image, args []string) {

@@ -76,7 +76,7 @@ func (fs *FS) JournalReport() (*JournalReport, error) {
 	}
 	fillLog(r, l)
 	if ov, ok := fs.overlay.(*journal.Overlay); ok && ov != nil {
-		r.ReplayBlocks = len(ov.Blocks())
+		r.ReplayBlocks = ov.NumBlocks()
 		if err := ov.Verify(); err != nil {
 			r.ReplayProblem = err.Error()
 		}

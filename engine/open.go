@@ -110,7 +110,7 @@ func (fs *FS) replay(j *journal.Journal) error {
 	fs.Log = ov.Log
 	st := fs.Journal
 	st.Transactions = len(ov.Log.Replayed())
-	st.Blocks = len(ov.Blocks())
+	st.Blocks = ov.NumBlocks()
 	st.StopReason = ov.Log.Stop.Reason.String()
 	if ov.Log.Stop.Detail != "" {
 		st.StopReason += ": " + ov.Log.Stop.Detail

@@ -30,3 +30,10 @@ func be32(b []byte, off int) uint32 {
 	}
 	return binary.BigEndian.Uint32(b[off:])
 }
+
+func be16(b []byte, off int) uint16 {
+	if off < 0 || off+2 > len(b) {
+		return 0
+	}
+	return binary.BigEndian.Uint16(b[off:])
+}

@@ -46,8 +46,10 @@ func tailChecksum(seed uint32, b []byte) uint32 {
 	}
 	n := len(b) - TailSize
 	c := super.Crc32c(seed, b[:n])
-	return super.Crc32c(c, make([]byte, TailSize))
+	return super.Crc32c(c, zeroTail[:])
 }
+
+var zeroTail [TailSize]byte
 
 // DataChecksum is the checksum a block tag carries for its data block (as
 // stored in the log, i.e. escaped): crc32c(j_csum_seed, be32 sequence),

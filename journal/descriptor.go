@@ -147,19 +147,10 @@ func DecodeDescriptor(b []byte, fm Format) (*Descriptor, error) {
 			"header magic %#x type %d is not a descriptor block", h.Magic, h.BlockType)
 	}
 	d := &Descriptor{Header: h, fm: fm, raw: append([]byte(nil), b...)}
-	tb := fm.TagBytes()
-	size := len(b) - fm.tailSize()
-	for off := HeaderSize; off+tb <= size; {
+	for off := firstTag(b, fm); off >= 0; off = nextTag(b, fm, off) {
 		t := Tag{Off: off}
 		t.decode(b, fm)
 		d.Tags = append(d.Tags, t)
-		off += tb
-		if t.FlagBits()&FlagSameUUID == 0 {
-			off += 16
-		}
-		if t.FlagBits()&FlagLastTag != 0 {
-			break
-		}
 	}
 	if fm.CsumV2or3() && len(b) >= TailSize {
 		d.Checksum = be32(b, len(b)-TailSize)

@@ -72,7 +72,8 @@
 // back to older ones, and returns it un-escaped (FlagEscape: the first four
 // bytes become the magic again). That is the value the kernel's replay
 // leaves in the block. All reads are ReadAt calls at fsblk*blocksize,
-// counted by Journal.Stats.
+// counted by Journal.Stats. Tags are kept as runs of consecutive blocks
+// with one checksum each (scan.go), so a big log costs little memory.
 //
 // # Fast commits
 //

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,11 +42,21 @@ func fixtureJournal(tb testing.TB, name string, n int) [][]byte {
 		return nil
 	}
 	sb := testfs.Superblock(tb, img.Path)
-	runs, ok := testfs.StatRuns(testfs.Stat(tb, img.Path, 8))
+	phys := journalMap(tb, img.Path)
+	var out [][]byte
+	for k := 0; k < n && k < len(phys); k++ {
+		out = append(out, testfs.Block(tb, img.Path, sb, phys[k]))
+	}
+	return out
+}
+
+// journalMap maps the journal inode (8) of an image with debugfs stat:
+// journal block k lives in filesystem block phys[k] (up to the first hole).
+func journalMap(tb testing.TB, path string) (phys []uint64) {
+	runs, ok := testfs.StatRuns(testfs.Stat(tb, path, 8))
 	if !ok {
 		return nil
 	}
-	var phys []uint64
 	for _, r := range runs {
 		if r.Logical != uint64(len(phys)) {
 			break
@@ -54,11 +65,7 @@ func fixtureJournal(tb testing.TB, name string, n int) [][]byte {
 			phys = append(phys, r.Physical+k)
 		}
 	}
-	var out [][]byte
-	for k := 0; k < n && k < len(phys); k++ {
-		out = append(out, testfs.Block(tb, img.Path, sb, phys[k]))
-	}
-	return out
+	return phys
 }
 
 // seedBlocks returns fixture journal blocks of the given type.
@@ -125,11 +132,20 @@ func FuzzDescriptor(f *testing.F) {
 		if !bytes.Equal(d.Encode(), b) {
 			t.Fatal("round trip")
 		}
+		if !reflect.DeepEqual(d.Tags, refTags(b, fm)) {
+			t.Fatal("tags differ from the reference walk")
+		}
+		// The scan's in-place reading agrees with the decoder.
+		if descriptorChecksumOK(b, fm, 7) != d.VerifyChecksum(7) {
+			t.Fatal("descriptorChecksumOK differs from VerifyChecksum")
+		}
 		for _, tg := range d.Tags {
 			if tg.Off < HeaderSize || tg.Off+fm.TagBytes() > len(b)-fm.tailSize() {
 				t.Fatalf("tag at %d outside the block", tg.Off)
 			}
-			_ = tg.Block(fm)
+			if home, flags, csum := decodeTag(b, tg.Off, fm); home != tg.Block(fm) || flags != tg.FlagBits() || csum != tg.Checksum {
+				t.Fatalf("decodeTag at %d: %d %#x %#x; Tag %+v", tg.Off, home, flags, csum, tg)
+			}
 			tg.VerifyData(fm, 1, 2, b)
 		}
 		d.SetChecksum(7)
@@ -335,6 +351,7 @@ func FuzzRecover(f *testing.F) {
 			return
 		}
 		j.InodeSize = 256
+		checkReference(t, j, true)
 		ov, err := j.Recover()
 		if err != nil {
 			if _, ok := err.(*super.FormatError); !ok {

@@ -128,21 +128,30 @@ func (j *Journal) read(jblk uint64) ([]byte, uint64, error) {
 	return b, fsblk, nil
 }
 
-// readFS reads one filesystem block with a single ReadAt.
+// readFS reads one filesystem block with a single ReadAt into a new slice.
 func (j *Journal) readFS(fsblk uint64) ([]byte, error) {
+	b := make([]byte, j.Format.BlockSize)
+	if err := j.readFSInto(b, fsblk); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readFSInto reads one filesystem block with a single ReadAt into b, which
+// must be one block long.
+func (j *Journal) readFSInto(b []byte, fsblk uint64) error {
 	bs := uint64(j.Format.BlockSize)
 	if fsblk > (1<<63-1)/bs {
-		return nil, super.Errorf(super.ErrCorrupt, "journal", fsblk, -1, "block number %d is too large", fsblk)
+		return super.Errorf(super.ErrCorrupt, "journal", fsblk, -1, "block number %d is too large", fsblk)
 	}
-	b := make([]byte, bs)
-	n, err := j.dev.ReadAt(b, int64(fsblk*bs))
+	n, err := j.dev.ReadAt(b[:bs], int64(fsblk*bs))
 	j.reads.Add(1)
 	j.nbytes.Add(uint64(n))
-	if n == len(b) {
-		return b, nil
+	if n == int(bs) {
+		return nil
 	}
 	if err == nil || err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return nil, fmt.Errorf("reading filesystem block %d: %w", fsblk, err)
+	return fmt.Errorf("reading filesystem block %d: %w", fsblk, err)
 }

@@ -3,6 +3,7 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/ext4relink/ext4relink/super"
@@ -62,14 +63,11 @@ type Transaction struct {
 	MetaChecksum ChecksumState // of its descriptor and revoke block tails (v2/v3)
 	Replay       bool          // the kernel replays it (its sequence is below Log.End)
 
-	tags    []loggedTag
-	revokes []revokeBlock
-}
-
-type loggedTag struct {
-	pos  uint64 // journal block of the data block
-	tag  Tag
-	wrap bool // the per-tag and bulk wrap arithmetic disagree (crafted logs only)
+	tagLo, tagHi int    // its data block tags, numbered in log order
+	runLo, runHi int    // the same tags: Log.runs[runLo:runHi]
+	wrapped      bool   // a descriptor describes more data blocks than the log holds
+	wrapPos      uint64 // the last data block of the first such descriptor
+	revokes      []revokeBlock
 }
 
 type revokeBlock struct {
@@ -115,6 +113,16 @@ type Log struct {
 	Revokes    int             // revoke records applied (nr_revokes)
 	Metadata   []MetaBlock     // the descriptor, revoke and commit blocks the scan accepted, in log order
 	FastCommit *FastCommitArea // nil when the journal has no fast-commit area or is empty
+
+	ntags int               // data block tags in the log
+	runs  chunkList[tagRun] // all of them, as runs in log order
+	csums sparseU32         // t_checksum of each
+}
+
+// seqOf is the sequence of the transaction that logged tag i.
+func (l *Log) seqOf(i int) uint32 {
+	k := sort.Search(len(l.Transactions), func(k int) bool { return l.Transactions[k].tagHi > i })
+	return l.Transactions[k].Sequence
 }
 
 // NextSequence is the sequence the kernel and e2fsck continue with after
@@ -186,194 +194,6 @@ func (j *Journal) wrap(v uint64) uint64 {
 	return v
 }
 
-// scan is PASS_SCAN.
-func (j *Journal) scan(l *Log) error {
-	fm, seed := j.Format, j.seed
-	next := l.FirstSequence
-	blk := l.Start
-	headBlock := blk
-	var endTx uint32 // info->end_transaction; 0 means unset, as in the kernel
-	needCheck := false
-	var lastTime uint64
-	crc := ^uint32(0)
-	var tx *Transaction
-	txFor := func(at uint64) *Transaction {
-		if tx == nil || tx.Sequence != next {
-			tx = &Transaction{Sequence: next, Start: at}
-			l.Transactions = append(l.Transactions, tx)
-		}
-		return tx
-	}
-	// A log can never be longer than the journal; the kernel would walk a
-	// crafted one much further, but nothing legitimate lies there.
-	limit := 2 * (j.TotalLen + 1)
-	var read uint64
-	stop := func(r StopReason, at uint64, detail string) {
-		l.Stop = Stop{Reason: r, Block: at, Sequence: next, Detail: detail}
-	}
-loop:
-	for {
-		if read++; read > limit {
-			return scanErr(super.ErrCorrupt, j, blk, "the log runs on for more than %d blocks: longer than the journal", limit)
-		}
-		b, _, err := j.readLog(blk)
-		if err != nil {
-			return err
-		}
-		cur := blk
-		blk = j.wrap(blk + 1)
-		h, _ := DecodeHeader(b)
-		if !h.Valid() {
-			stop(StopNoMagic, cur, "")
-			break
-		}
-		if h.Sequence != next {
-			stop(StopSequence, cur, fmt.Sprintf("found sequence %d", h.Sequence))
-			break
-		}
-		switch h.BlockType {
-		case BlockDescriptor, BlockCommit, BlockRevoke:
-			l.Metadata = append(l.Metadata, MetaBlock{JBlock: cur, Type: h.BlockType, Sequence: h.Sequence})
-		}
-		switch h.BlockType {
-		case BlockDescriptor:
-			d, err := DecodeDescriptor(b, fm)
-			if err != nil {
-				return err
-			}
-			t := txFor(cur)
-			t.Descriptors = append(t.Descriptors, cur)
-			if !d.VerifyChecksum(seed) {
-				// PASS_SCAN may meet stale blocks of a lazily initialised
-				// journal: decide at the commit block.
-				needCheck = true
-				t.MetaChecksum = CsumInvalid
-			} else if fm.CsumV2or3() && t.MetaChecksum == CsumNone {
-				t.MetaChecksum = CsumValid
-			}
-			n := uint64(len(d.Tags))
-			t.DataBlocks += len(d.Tags)
-			// Positions as PASS_REPLAY computes them, one wrap per tag.
-			pos := blk
-			bulk := j.wrap(blk + n)
-			for _, tg := range d.Tags {
-				t.tags = append(t.tags, loggedTag{pos: pos, tag: tg})
-				pos = j.wrap(pos + 1)
-			}
-			if fm.CsumV1() && !needCheck && endTx == 0 {
-				// calc_chksums: crc32_be over the descriptor and its data blocks.
-				crc = Crc32BE(crc, b)
-				for range n {
-					io := blk
-					blk = j.wrap(blk + 1)
-					data, _, err := j.readLog(io)
-					if err != nil {
-						stop(StopReadError, io, err.Error())
-						break loop
-					}
-					crc = Crc32BE(crc, data)
-				}
-				continue
-			}
-			// count_tags: one addition and one wrap, which only differs
-			// from PASS_REPLAY's per-tag wrap when the descriptor describes
-			// more blocks than the log holds.
-			if n > 0 && pos != bulk {
-				t.tags[len(t.tags)-1].wrap = true
-			}
-			blk = bulk
-		case BlockCommit:
-			c, err := DecodeCommit(b, fm)
-			if err != nil {
-				return err
-			}
-			t := txFor(cur)
-			t.Committed, t.CommitBlock, t.CommitTime = true, cur, c.Time()
-			ct := c.CommitSec
-			if needCheck {
-				if ct >= lastTime {
-					t.Checksum = csumStateOf(fm, c, seed, crc)
-					return scanErr(super.ErrChecksum, j, cur,
-						"transaction %d has a descriptor or revoke block with a bad checksum", next)
-				}
-				stop(StopStale, cur, "a block failed its checksum and this commit is older than the previous one")
-				break loop
-			}
-			bad := false
-			if fm.CsumV1() {
-				if endTx != 0 {
-					l.FailedCommit, l.HasFailedCommit = endTx, true
-					stop(StopFailedAsync, cur, fmt.Sprintf("transaction %d failed its commit checksum", endTx))
-					break loop
-				}
-				if !c.VerifyV1(crc) {
-					bad = true
-					t.Checksum = CsumInvalid
-				} else {
-					if c.ChksumType != 0 {
-						t.Checksum = CsumValid
-					}
-					crc = ^uint32(0)
-				}
-			}
-			if !bad && fm.CsumV2or3() {
-				if c.VerifyChecksum(seed) {
-					t.Checksum = CsumValid
-				} else {
-					bad, t.Checksum = true, CsumInvalid
-				}
-			}
-			if bad {
-				if ct < lastTime {
-					stop(StopStale, cur, "commit checksum mismatch in a commit older than the previous one")
-					break loop
-				}
-				endTx = next
-				l.HeadBlock = headBlock
-				if !fm.AsyncCommit() {
-					l.FailedCommit, l.HasFailedCommit = next, true
-					stop(StopCommitChecksum, cur, "")
-					break loop
-				}
-			}
-			lastTime = ct
-			headBlock = blk
-			next++
-		case BlockRevoke:
-			t := txFor(cur)
-			t.RevokeBlocks = append(t.RevokeBlocks, cur)
-			rv, rerr := DecodeRevoke(b, fm)
-			if fm.CsumV2or3() && tailChecksum(seed, b) != be32(b, len(b)-TailSize) {
-				needCheck = true
-				t.MetaChecksum = CsumInvalid
-			} else if fm.CsumV2or3() && t.MetaChecksum == CsumNone {
-				t.MetaChecksum = CsumValid
-			}
-			t.revokes = append(t.revokes, revokeBlock{pos: cur, rv: rv, err: rerr})
-			if rerr == nil {
-				t.Revokes += len(rv.Records)
-			}
-		default:
-			stop(StopBlockType, cur, BlockTypeName(h.BlockType))
-			break loop
-		}
-	}
-	if endTx == 0 {
-		endTx = next
-	}
-	if l.HeadBlock == 0 {
-		l.HeadBlock = headBlock
-	}
-	l.End = endTx
-	for _, t := range l.Transactions {
-		t.Replay = tidGT(endTx, t.Sequence) && tidGEQ(t.Sequence, l.FirstSequence)
-	}
-	if j.Format.FastCommit() {
-		return j.scanFastCommit(l)
-	}
-	return nil
-}
-
 func csumStateOf(fm Format, c *Commit, seed, crc uint32) ChecksumState {
 	switch {
 	case fm.CsumV2or3():
@@ -391,15 +211,6 @@ func csumStateOf(fm Format, c *Commit, seed, crc uint32) ChecksumState {
 		return CsumInvalid
 	}
 	return CsumNone
-}
-
-// readLog is jread: the offset must lie inside the journal.
-func (j *Journal) readLog(jblk uint64) ([]byte, uint64, error) {
-	if jblk >= j.TotalLen {
-		return nil, 0, super.Errorf(super.ErrCorrupt, "journal", super.NoBlock, -1,
-			"log block %d is past the end of the journal (%d blocks): corrupted journal superblock", jblk, j.TotalLen)
-	}
-	return j.read(jblk)
 }
 
 // revokePass is PASS_REVOKE: the revoke records of every replayed
@@ -434,11 +245,9 @@ func (j *Journal) checkWrap(l *Log) error {
 		if !t.Replay {
 			continue
 		}
-		for _, tg := range t.tags {
-			if tg.wrap {
-				return scanErr(super.ErrCorrupt, j, tg.pos,
-					"transaction %d describes more data blocks than the log holds", t.Sequence)
-			}
+		if t.wrapped {
+			return scanErr(super.ErrCorrupt, j, t.wrapPos,
+				"transaction %d describes more data blocks than the log holds", t.Sequence)
 		}
 	}
 	return nil
@@ -455,7 +264,7 @@ func (j *Journal) scanFastCommit(l *Log) error {
 	s := &fcScanner{expected: l.End, inodeSize: isz}
 	var err error
 	for blk := j.FCFirst; blk <= j.FCLast; blk++ {
-		b, _, rerr := j.readLog(blk)
+		b, rerr := j.readLog(blk)
 		if rerr != nil {
 			err = rerr
 			s.stop = "read error: " + rerr.Error()
