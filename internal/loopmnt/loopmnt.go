@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -75,6 +76,7 @@ func losetup(t testing.TB, img string, ro bool) string {
 		t.Fatalf("losetup %s: %v\n%s", img, err, out)
 	}
 	loop := string(bytes.TrimSpace(out))
+	dropPartitions(t, loop)
 	if !ro {
 		// 'blockdev --setro' on a loop device outlives its detach: the
 		// next image attached there would be read-only. Clear it.
@@ -103,7 +105,7 @@ func AttachPartitioned(t testing.TB, img string, ro bool, want int) (string, map
 	t.Cleanup(func() {
 		// Partitions partx added must not outlive the device: the next
 		// test attaching an image on this loop device would see them.
-		exec.Command("partx", "-d", loop).Run()
+		dropPartitions(t, loop)
 		exec.Command("losetup", "-d", loop).Run()
 	})
 	parts := map[int]string{}
@@ -190,4 +192,22 @@ func (m *Mounted) Unmount() error {
 		return fmt.Errorf("losetup -d %s: %v\n%s", m.Loop, err, out)
 	}
 	return nil
+}
+
+// dropPartitions deletes the partitions of loop device dev (partx -d) and
+// waits until sysfs shows none. Partitions that partx -a added by BLKPG can
+// outlive the detach of their device, and a plain attach that reuses it
+// would then be a "whole disk with partition devices".
+func dropPartitions(t testing.TB, dev string) {
+	t.Helper()
+	name := filepath.Base(dev)
+	for try := 0; try < 40; try++ {
+		parts, _ := filepath.Glob(filepath.Join("/sys/block", name, name+"p*"))
+		if len(parts) == 0 {
+			return
+		}
+		exec.Command("partx", "-d", dev).Run()
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the partitions of %s cannot be removed (partx -d)", dev)
 }
