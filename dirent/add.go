@@ -31,6 +31,11 @@ func (n NewEntry) check(p Params) error {
 	return nil
 }
 
+// Check refuses an entry AddEntry would refuse whatever the block: a name
+// or inode the kernel would never put in a directory, or a directory whose
+// names dirent cannot compare (encrypted, casefold).
+func (n NewEntry) Check(p Params) error { return n.check(p) }
+
 // fileType is what ext4_set_de_type stores: the type with the filetype feature, else 0.
 func (n NewEntry) fileType(p Params) uint8 {
 	if p.FileType {

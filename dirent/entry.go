@@ -150,15 +150,25 @@ func CheckEntry(space []byte, off int, p Params) error {
 // Walk validates the records of space in order and calls fn for each; fn
 // returns false to stop early. The records must fill space exactly.
 func Walk(space []byte, p Params, fn func(e Entry) bool) error {
+	return WalkRecords(space, p, func(off, _ int, _ uint32, _ []byte) bool {
+		return fn(decodeEntry(space, off, p.BlockSize))
+	})
+}
+
+// WalkRecords is Walk without decoding: fn gets each validated record's
+// offset, size (the decoded rec_len), inode and name. name is a slice of
+// space, not a copy: fn must not modify it nor keep it.
+func WalkRecords(space []byte, p Params, fn func(off, size int, ino uint32, name []byte) bool) error {
 	for off := 0; off < len(space); {
 		if err := CheckEntry(space, off, p); err != nil {
 			return err
 		}
-		e := decodeEntry(space, off, p.BlockSize)
-		if !fn(e) {
+		size := recLenAt(space, off, p.BlockSize)
+		name := space[off+HeaderSize : off+HeaderSize+int(space[off+6])]
+		if !fn(off, size, le32(space, off), name) {
 			return nil
 		}
-		off += e.Size(p.BlockSize)
+		off += size
 	}
 	return nil
 }
@@ -175,9 +185,9 @@ func Entries(space []byte, p Params) ([]Entry, error) {
 func Lookup(space, name []byte, p Params) (Entry, bool, error) {
 	var found Entry
 	ok := false
-	err := Walk(space, p, func(e Entry) bool {
-		if e.Used() && bytes.Equal(e.Name, name) {
-			found, ok = e, true
+	err := WalkRecords(space, p, func(off, _ int, ino uint32, n []byte) bool {
+		if ino != 0 && bytes.Equal(n, name) {
+			found, ok = decodeEntry(space, off, p.BlockSize), true
 		}
 		return !ok
 	})

@@ -164,7 +164,7 @@ func ValidateLeaf(block []byte, p Params) error {
 	if err != nil {
 		return err
 	}
-	if err := Walk(space, p, func(Entry) bool { return true }); err != nil {
+	if err := WalkRecords(space, p, func(int, int, uint32, []byte) bool { return true }); err != nil {
 		return err
 	}
 	if !VerifyLeafChecksum(block, p) {
