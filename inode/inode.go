@@ -6,6 +6,8 @@
 package inode
 
 import (
+	"slices"
+
 	"github.com/ext4relink/ext4relink/internal/layout"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -125,9 +127,34 @@ type Inode struct {
 	Projid      uint32   // 0x9C i_projid
 
 	Raw []byte // the whole on-disk inode, s_inode_size bytes
+
+	// tab holds the field tables, which point into this Inode: built once
+	// instead of on every Decode, Encode and Checksum. A copy of the
+	// struct builds its own (tab.owner is not the copy).
+	tab *fieldTables
 }
 
-func (i *Inode) baseFields() []layout.Field {
+type fieldTables struct {
+	owner       *Inode
+	base, extra []layout.Field
+}
+
+func (i *Inode) tables() *fieldTables {
+	if i.tab == nil || i.tab.owner != i {
+		i.tab = &fieldTables{owner: i, base: i.newBaseFields(), extra: i.newExtraFields()}
+	}
+	return i.tab
+}
+
+// baseFields lists the fields of the first 128 bytes. The table is shared:
+// do not modify it (appending is fine: its capacity is its length).
+func (i *Inode) baseFields() []layout.Field { return i.tables().base }
+
+// extraFields lists the fields of the extra area, i_extra_isize included
+// (shared like baseFields).
+func (i *Inode) extraFields() []layout.Field { return i.tables().extra }
+
+func (i *Inode) newBaseFields() []layout.Field {
 	return []layout.Field{
 		layout.F(0x00, &i.Mode), layout.F(0x02, &i.UIDLo), layout.F(0x04, &i.SizeLo),
 		layout.F(0x08, &i.Atime), layout.F(0x0C, &i.Ctime), layout.F(0x10, &i.Mtime),
@@ -140,8 +167,7 @@ func (i *Inode) baseFields() []layout.Field {
 	}
 }
 
-// extraFields lists the fields of the extra area, i_extra_isize included.
-func (i *Inode) extraFields() []layout.Field {
+func (i *Inode) newExtraFields() []layout.Field {
 	return []layout.Field{
 		layout.F(offExtraIsize, &i.ExtraIsize), layout.F(offChecksumHi, &i.ChecksumHi),
 		layout.F(0x84, &i.CtimeExtra), layout.F(0x88, &i.MtimeExtra), layout.F(0x8C, &i.AtimeExtra),
@@ -154,9 +180,20 @@ func (i *Inode) extraFields() []layout.Field {
 // inside both Raw and 128+i_extra_isize (i_extra_isize itself exists as soon
 // as the inode is larger than 128 bytes).
 func (i *Inode) presentExtra() []layout.Field {
+	all := i.extraFields()
+	present := func(f layout.Field) bool { return f.Off == offExtraIsize || i.fits(f.End()) }
+	// The fields are in offset order, so those present are a prefix of
+	// the table: return it without copying when they are.
+	k := 0
+	for k < len(all) && present(all[k]) {
+		k++
+	}
+	if !slices.ContainsFunc(all[k:], present) {
+		return all[:k:k]
+	}
 	var out []layout.Field
-	for _, f := range i.extraFields() {
-		if f.Off == offExtraIsize || i.fits(f.End()) {
+	for _, f := range all {
+		if present(f) {
 			out = append(out, f)
 		}
 	}
@@ -177,6 +214,7 @@ func Decode(b []byte) (*Inode, error) {
 			"short inode: %d bytes, need at least %d", len(b), GoodOldSize)
 	}
 	i := &Inode{Raw: append([]byte(nil), b...)}
+	i.tables()
 	layout.Decode(i.Raw, i.baseFields())
 	if len(i.Raw) > GoodOldSize {
 		layout.Decode(i.Raw, i.extraFields()[:1])
@@ -192,6 +230,14 @@ func (i *Inode) Encode() []byte {
 	layout.Encode(b, i.baseFields())
 	layout.Encode(b, i.presentExtra())
 	return b
+}
+
+// Clone returns an independent copy of the inode.
+func (i *Inode) Clone() *Inode {
+	c := *i
+	c.Raw = slices.Clone(i.Raw)
+	c.tab = nil
+	return &c
 }
 
 // sync refreshes Raw from the fields, for helpers that work on raw bytes.
