@@ -102,28 +102,10 @@ func (p *Plan) lookup(d *dir, name []byte) (uint32, bool, error) {
 		_, e, found, err := dirent.FindIndexed(d.params, name, p.dirReader(d))
 		return e.Inode, found, err
 	}
-	read := p.dirReader(d)
-	for lblk := range d.nblocks(p.fs.bs) {
-		e, found, err := p.lookupLinear(d, read, lblk, name)
-		if err != nil || found {
-			return e.Inode, found, err
-		}
-	}
-	return 0, false, nil
-}
-
-func (p *Plan) lookupLinear(d *dir, read dirent.ReadFunc, lblk uint32, name []byte) (dirent.Entry, bool, error) {
-	b, err := read(lblk)
-	if err != nil {
-		return dirent.Entry{}, false, err
-	}
-	phys, _ := d.phys(lblk)
-	if err := dirent.ValidateLeaf(b, d.params); err != nil {
-		return dirent.Entry{}, false, dirent.AtBlock(err, phys)
-	}
-	space, _ := dirent.LeafSpace(b, d.params)
-	e, found, err := dirent.Lookup(space, name, d.params)
-	return e, found, dirent.AtBlock(err, phys)
+	// A scan from block 0, every block validated: through the plan's index
+	// of the directory, which parses each block once (and again after it
+	// is written).
+	return p.lookupIndexed(d, name)
 }
 
 // Resolve walks path (relative to the root, a leading / allowed) and

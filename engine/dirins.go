@@ -34,18 +34,39 @@ func (p *Plan) addEntry(d *dir, name []byte, ino uint32, ft uint8) (string, erro
 
 // addLinear puts the entry in the first block with room, as the kernel's
 // ext4_add_entry does, or appends one new block to the directory.
+//
+// It gives the result of calling dirent.AddEntry on each block from block 0
+// until one does not report ErrNoSpace, without re-reading every block:
+// the plan's index of the directory (firstFit) knows which block that is.
 func (p *Plan) addLinear(d *dir, e dirent.NewEntry) (string, error) {
-	read := p.dirReader(d)
+	if err := e.Check(d.params); err != nil {
+		// AddEntry refuses the entry on the first block it is given.
+		phys, err0 := d.phys(0)
+		if err0 == nil {
+			_, err0 = p.view(phys)
+		}
+		if err0 != nil {
+			return "", err0
+		}
+		return "", dirent.AtBlock(err, phys)
+	}
 	n := d.nblocks(p.fs.bs)
-	for lblk := range n {
-		b, err := read(lblk)
+	lblk, ok, err := p.firstFit(d, e.Name)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		phys, err := d.phys(lblk)
 		if err != nil {
 			return "", err
 		}
-		phys, _ := d.phys(lblk)
+		b, err := p.view(phys)
+		if err != nil {
+			return "", err
+		}
 		nb, err := dirent.AddEntry(b, e, d.params)
 		if errors.Is(err, dirent.ErrNoSpace) {
-			continue
+			return "", fmt.Errorf("%w: directory %d block %d was indexed with room for %q but has none", ErrInternal, d.ino, lblk, e.Name)
 		}
 		if err != nil {
 			return "", dirent.AtBlock(err, phys)

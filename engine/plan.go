@@ -18,10 +18,13 @@ import (
 // holds both the orphan and its chain predecessor is changed once, with
 // both edits). Nothing is written until Commit.
 type Plan struct {
-	fs      *FS
-	SB      *super.Superblock // working copy of the (replayed) superblock
-	blocks  map[uint64][]byte
-	notes   map[uint64][]string
+	fs     *FS
+	SB     *super.Superblock // working copy of the (replayed) superblock
+	blocks map[uint64][]byte
+	notes  map[uint64][]string
+	// dirIdx holds what the linear directories looked up or added to so
+	// far contain (see linearIndex).
+	dirIdx  map[uint32]*linearIndex
 	Now     time.Time
 	Relinks []Relinked
 	// Allocated lists blocks this plan takes from the free pool.
@@ -89,12 +92,22 @@ func (p *Plan) Read(n uint64) ([]byte, error) {
 	return bytes.Clone(b), nil
 }
 
+// view returns block n as the plan has it, for reading only: the caller
+// must not modify it (nor keep it past the next Write of the block).
+func (p *Plan) view(n uint64) ([]byte, error) {
+	if b, ok := p.blocks[n]; ok {
+		return b, nil
+	}
+	return p.fs.ReadBlock(n)
+}
+
 // Write records the new content of block n and why it changes.
 func (p *Plan) Write(n uint64, data []byte, note string) {
 	p.blocks[n] = bytes.Clone(data)
 	if note != "" && !slices.Contains(p.notes[n], note) {
 		p.notes[n] = append(p.notes[n], note)
 	}
+	p.dirWritten(n)
 }
 
 // Inode reads inode ino through the plan and validates it.
