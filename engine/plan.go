@@ -22,6 +22,7 @@ type Plan struct {
 	SB     *super.Superblock // working copy of the (replayed) superblock
 	blocks map[uint64][]byte
 	notes  map[uint64][]string
+	noted  map[blockNote]struct{} // every (block, note) in notes
 	// dirIdx holds what the linear directories looked up or added to so
 	// far contain (see linearIndex).
 	dirIdx  map[uint32]*linearIndex
@@ -103,11 +104,31 @@ func (p *Plan) view(n uint64) ([]byte, error) {
 
 // Write records the new content of block n and why it changes.
 func (p *Plan) Write(n uint64, data []byte, note string) {
-	p.blocks[n] = bytes.Clone(data)
-	if note != "" && !slices.Contains(p.notes[n], note) {
-		p.notes[n] = append(p.notes[n], note)
+	p.put(n, bytes.Clone(data), note)
+}
+
+// put is Write of a block the caller gives up (a private copy).
+func (p *Plan) put(n uint64, data []byte, note string) {
+	p.blocks[n] = data
+	if _, dup := p.noted[blockNote{n, note}]; note != "" && !dup {
+		p.appendNote(n, note)
 	}
 	p.dirWritten(n)
+}
+
+// appendNote adds a note to block n's list, even if it is there already.
+func (p *Plan) appendNote(n uint64, note string) {
+	if p.noted == nil {
+		p.noted = map[blockNote]struct{}{}
+	}
+	p.noted[blockNote{n, note}] = struct{}{}
+	p.notes[n] = append(p.notes[n], note)
+}
+
+// blockNote is one note of one block (Write records each once).
+type blockNote struct {
+	blk  uint64
+	note string
 }
 
 // Inode reads inode ino through the plan and validates it.
@@ -116,7 +137,7 @@ func (p *Plan) Inode(ino uint32) (*inode.Inode, InodeLoc, error) {
 	if err != nil {
 		return nil, loc, err
 	}
-	in, err := p.fs.readInodeAt(ino, loc, p.Read)
+	in, err := p.fs.readInodeAt(ino, loc, p.view) // the decoded inode is a copy
 	return in, loc, err
 }
 
@@ -132,7 +153,7 @@ func (p *Plan) PutInode(ino uint32, in *inode.Inode, note string) error {
 		return err
 	}
 	copy(b[loc.Off:], in.Encode())
-	p.Write(loc.Block, b, fmt.Sprintf("inode %d: %s", ino, note))
+	p.put(loc.Block, b, fmt.Sprintf("inode %d: %s", ino, note))
 	return nil
 }
 
@@ -142,11 +163,11 @@ func (p *Plan) GroupDesc(g uint64) (*super.GroupDesc, error) {
 		return nil, err
 	}
 	blk, off := p.SB.DescLocation(g)
-	b, err := p.Read(blk)
+	b, err := p.view(blk)
 	if err != nil {
 		return nil, err
 	}
-	return super.DecodeGroupDesc(b[off : off+p.SB.DescSizeBytes()])
+	return super.DecodeGroupDesc(b[off : off+p.SB.DescSizeBytes()]) // a copy
 }
 
 // putGroupDesc stores group g's descriptor (checksum recomputed).
@@ -158,17 +179,24 @@ func (p *Plan) putGroupDesc(g uint64, gd *super.GroupDesc, note string) error {
 		return err
 	}
 	copy(b[off:], gd.Encode())
-	p.Write(blk, b, fmt.Sprintf("group descriptor %d: %s", g, note))
+	p.put(blk, b, fmt.Sprintf("group descriptor %d: %s", g, note))
 	return nil
 }
 
 // ReadMap maps inode ino's blocks through the plan (tree blocks included).
 func (p *Plan) ReadMap(ino uint32, in *inode.Inode) (*inode.BlockMap, error) {
-	return inode.MapInode(in, p.fs.InodeFS(), ino, p.Read)
+	return inode.MapInode(in, p.fs.InodeFS(), ino, p.view) // reads tree blocks, keeps none
 }
 
-// blockBitmap loads group g's block bitmap through the plan, verified.
-func (p *Plan) blockBitmap(g uint64) (*bitmap.Group, error) {
+// blockBitmap loads group g's block bitmap through the plan, verified: a
+// private copy, to be changed and written.
+func (p *Plan) blockBitmap(g uint64) (*bitmap.Group, error) { return p.loadBlockBitmap(g, p.Read) }
+
+// blockBitmapView is blockBitmap for reading only: the bitmap is the
+// plan's own block, not to be modified.
+func (p *Plan) blockBitmapView(g uint64) (*bitmap.Group, error) { return p.loadBlockBitmap(g, p.view) }
+
+func (p *Plan) loadBlockBitmap(g uint64, read func(uint64) ([]byte, error)) (*bitmap.Group, error) {
 	gd, err := p.GroupDesc(g)
 	if err != nil {
 		return nil, err
@@ -177,7 +205,7 @@ func (p *Plan) blockBitmap(g uint64) (*bitmap.Group, error) {
 	if p.SB.BlockUninit(gd) {
 		return grp, nil
 	}
-	if grp.BlockBitmap, err = p.Read(gd.BlockBitmap()); err != nil {
+	if grp.BlockBitmap, err = read(gd.BlockBitmap()); err != nil {
 		return nil, err
 	}
 	if !bitmap.VerifyBlockBitmap(p.SB, gd, grp.BlockBitmap) {
@@ -191,7 +219,7 @@ func (p *Plan) blockBitmap(g uint64) (*bitmap.Group, error) {
 // A block in a BLOCK_UNINIT group counts as free.
 func (p *Plan) BlockInUse(b uint64) (bool, error) {
 	g, idx := p.SB.GroupOfBlock(b)
-	grp, err := p.blockBitmap(g)
+	grp, err := p.blockBitmapView(g)
 	if err != nil {
 		return false, err
 	}

@@ -337,7 +337,7 @@ func (p *Plan) checkRunsInUse(ino uint32, runs []inode.Run) error {
 			grp, ok := bitmaps[g]
 			if !ok {
 				var err error
-				if grp, err = p.blockBitmap(g); err != nil {
+				if grp, err = p.blockBitmapView(g); err != nil {
 					return err
 				}
 				bitmaps[g] = grp
@@ -379,7 +379,7 @@ func (p *Plan) inodeInUse(ino uint32) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	bm, err := readInodeBitmap(p.SB, g, gd, p.Read)
+	bm, err := readInodeBitmap(p.SB, g, gd, p.view) // which copies it
 	if err != nil {
 		return false, err
 	}

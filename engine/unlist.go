@@ -149,5 +149,5 @@ func (p *Plan) maybeClearOrphanPresent(blocks []OrphanFileBlock) error {
 // noteSB records a superblock change note for the plan's listing.
 func (fs *FS) noteSB(p *Plan, note string) {
 	blk, _ := fs.SuperblockLocation()
-	p.notes[blk] = append(p.notes[blk], "superblock: "+note)
+	p.appendNote(blk, "superblock: "+note)
 }
