@@ -20,6 +20,17 @@ type dir struct {
 }
 
 func (p *Plan) openDir(ino uint32) (*dir, error) {
+	if d := p.reopenDir(ino); d != nil {
+		return d, nil
+	}
+	d, err := p.loadDir(ino)
+	if err == nil {
+		p.rememberDir(d)
+	}
+	return d, err
+}
+
+func (p *Plan) loadDir(ino uint32) (*dir, error) {
 	in, _, err := p.Inode(ino)
 	if err != nil {
 		return nil, err
@@ -44,6 +55,73 @@ func (p *Plan) openDir(ino uint32) (*dir, error) {
 			"i_size %d is not a positive multiple of the block size", in.Size())
 	}
 	return d, nil
+}
+
+// openedDir is a directory openDir loaded and validated, with what that
+// depended on: the inode's bytes and the content of its block-map blocks.
+type openedDir struct {
+	raw  string       // the inode record as read
+	meta string       // the block-map blocks (m.Meta), concatenated
+	in   *inode.Inode // private: handed out as clones
+	m    *inode.BlockMap
+}
+
+// rememberDir keeps what openDir loaded: --all opens the same directories
+// (the root, /lost+found) several times per orphan, and decoding and
+// validating the inode and mapping its blocks each time cost more than
+// everything else a relink does.
+func (p *Plan) rememberDir(d *dir) {
+	meta, ok := p.metaContent(d.m)
+	if !ok {
+		return
+	}
+	if p.opened == nil {
+		p.opened = map[uint32]*openedDir{}
+	}
+	p.opened[d.ino] = &openedDir{raw: string(d.in.Raw), meta: meta, in: d.in.Clone(), m: d.m}
+}
+
+// reopenDir returns what loadDir would return when the directory's inode
+// record and block-map blocks are byte for byte what they were when it was
+// loaded (loadDir is a function of them alone), else nil.
+func (p *Plan) reopenDir(ino uint32) *dir {
+	c := p.opened[ino]
+	if c == nil {
+		return nil
+	}
+	loc, err := p.fs.inodeLoc(ino)
+	if err != nil {
+		return nil
+	}
+	b, err := p.view(loc.Block)
+	isz := p.SB.InodeSizeBytes()
+	if err != nil || int(loc.Off+isz) > len(b) || string(b[loc.Off:loc.Off+isz]) != c.raw {
+		return nil
+	}
+	if meta, ok := p.metaContent(c.m); !ok || meta != c.meta {
+		return nil
+	}
+	in := c.in.Clone()
+	d := &dir{ino: ino, in: in, params: dirent.NewParams(p.SB, in.Seed(p.SB.CsumSeed(), ino)), m: c.m}
+	d.params.Casefold = in.Flags&inode.CasefoldFl != 0
+	d.params.Encrypted = in.Flags&inode.EncryptFl != 0
+	return d
+}
+
+// metaContent concatenates the content of a block map's tree blocks.
+func (p *Plan) metaContent(m *inode.BlockMap) (string, bool) {
+	if m == nil || len(m.Meta) == 0 {
+		return "", true
+	}
+	var sb strings.Builder
+	for _, blk := range m.Meta {
+		b, err := p.view(blk)
+		if err != nil {
+			return "", false
+		}
+		sb.Write(b)
+	}
+	return sb.String(), true
 }
 
 // nblocks is the number of directory blocks i_size covers.

@@ -26,6 +26,7 @@ type Plan struct {
 	// dirIdx holds what the linear directories looked up or added to so
 	// far contain (see linearIndex).
 	dirIdx  map[uint32]*linearIndex
+	opened  map[uint32]*openedDir // see rememberDir
 	Now     time.Time
 	Relinks []Relinked
 	// Allocated lists blocks this plan takes from the free pool.
