@@ -40,8 +40,7 @@ type Orphan struct {
 	// Problem is set when the inode could not be read or validated.
 	Problem string `json:"problem,omitempty"`
 
-	loc  InodeLoc
-	node *inode.Inode
+	loc InodeLoc
 }
 
 // OrphanList is everything list reports.
@@ -151,7 +150,7 @@ func (fs *FS) describe(ino uint32) Orphan {
 		o.Problem = err.Error()
 		return o
 	}
-	o.loc, o.node = loc, in
+	o.loc = loc
 	o.Type = typeName(in)
 	o.Mode = in.Mode & 0o7777
 	o.UID, o.GID = in.UID(), in.GID()
