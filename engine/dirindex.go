@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 
@@ -142,7 +143,7 @@ func (p *Plan) scanNext(ix *linearIndex, d *dir) (bool, error) {
 }
 
 // parseLeaf (re)reads logical block lblk, validating it as lookupLinear
-// did, and updates the index. A block parsed before is parsed again in
+// did (dirent.ValidateLeaf, with the same errors), and updates the index. A block parsed before is parsed again in
 // place: the names it still holds keep their entries.
 func (p *Plan) parseLeaf(ix *linearIndex, d *dir, lblk uint32) error {
 	phys, err := d.phys(lblk)
@@ -153,7 +154,14 @@ func (p *Plan) parseLeaf(ix *linearIndex, d *dir, lblk uint32) error {
 	if err != nil {
 		return err
 	}
-	if err := dirent.ValidateLeaf(b, d.params); err != nil {
+	// dirent.ValidateLeaf's checks, in one walk with the parsing: the
+	// checksum first (when it fails, ValidateLeaf says what is wrong
+	// first), then the records as the walk below meets them.
+	if !dirent.VerifyLeafChecksum(b, d.params) {
+		err := dirent.ValidateLeaf(b, d.params)
+		if err == nil {
+			err = fmt.Errorf("%w: directory %d block %d: checksum verification disagrees with ValidateLeaf", ErrInternal, d.ino, lblk)
+		}
 		return dirent.AtBlock(err, phys)
 	}
 	space, err := dirent.LeafSpace(b, d.params)
