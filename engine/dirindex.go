@@ -271,7 +271,12 @@ func (p *Plan) lookupIndexed(d *dir, name []byte) (uint32, bool, error) {
 	}
 	for {
 		if lblk, ok := ix.names[string(name)]; ok {
-			return ix.blocks[lblk].names[string(name)].ino, true, nil
+			v := ix.blocks[lblk].names[string(name)]
+			if v == nil {
+				p.dropIndex(ix)
+				return 0, false, fmt.Errorf("%w: directory %d: the index puts %q in block %d, which does not hold it", ErrInternal, d.ino, name, lblk)
+			}
+			return v.ino, true, nil
 		}
 		more, err := p.scanNext(ix, d)
 		if err != nil || !more {
