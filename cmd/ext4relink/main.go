@@ -50,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	cmd, args := splitCommand(args)
 	switch cmd {
 	case "help":
-		fmt.Fprint(stdout, usageText)
+		fmt.Fprint(stdout, usageText())
 		return exitOK
 	case "list":
 		return a.list(args)
@@ -196,7 +196,7 @@ func (a *app) parse(fl *pflag.FlagSet, args []string, needDev bool) (int, bool) 
 	}
 	switch {
 	case *help:
-		fmt.Fprint(a.stdout, usageText)
+		fmt.Fprint(a.stdout, usageText())
 		return exitOK, false
 	case *ver:
 		fmt.Fprintln(a.stdout, versionLine())

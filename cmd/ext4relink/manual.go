@@ -8,6 +8,7 @@ package main
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -45,8 +46,9 @@ func (defs) isBlock()     {}
 func (synopsis) isBlock() {}
 func (code) isBlock()     {}
 
-// usageText is what --help and `ext4relink help` print.
-var usageText = renderText(manual)
+// usageText returns what --help and `ext4relink help` print, rendered on
+// first use (not at start-up: every run would pay for it).
+var usageText = sync.OnceValue(func() string { return renderText(manual) })
 
 // renderText renders the manual for a terminal, no line wider than
 // helpWidth columns.

@@ -14,7 +14,7 @@ const manPage = "../../ext4relink.8"
 // TestHelpWidth: --help fits an 80-column terminal (a rescue console).
 func TestHelpWidth(t *testing.T) {
 	code, out, _ := runCLI("--help")
-	if code != exitOK || out != usageText {
+	if code != exitOK || out != usageText() {
 		t.Fatalf("--help: exit %d, or not the manual", code)
 	}
 	for i, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
@@ -27,7 +27,7 @@ func TestHelpWidth(t *testing.T) {
 // TestFirstThingFirst: what to do while the process still runs is the
 // first thing the description says (and the README, before anything else).
 func TestFirstThingFirst(t *testing.T) {
-	_, desc, _ := strings.Cut(usageText, "\nDESCRIPTION\n")
+	_, desc, _ := strings.Cut(usageText(), "\nDESCRIPTION\n")
 	first, _, _ := strings.Cut(desc, "\n\n")
 	if !strings.Contains(first, "STILL RUNNING") || !strings.Contains(first, "Do not kill that process") {
 		t.Errorf("the description does not start with the still-running advice:\n%s", first)
@@ -88,7 +88,7 @@ func TestManPageRenders(t *testing.T) {
 		"\u201c", `"`, "\u201d", `"`, " \\\n", "", " ", "", "\n", "", "\u00a0", "")
 	flat := norm.Replace(page)
 	pos := 0
-	for _, w := range strings.Fields(usageText) {
+	for _, w := range strings.Fields(usageText()) {
 		if w = norm.Replace(w); w == "" || w == "\\" {
 			continue
 		}
@@ -145,7 +145,7 @@ func TestRelinkCommandWord(t *testing.T) {
 			t.Errorf("%v: exit %d %q, with relink: exit %d %q", args, c1, e1, c2, e2)
 		}
 	}
-	if !strings.Contains(usageText, "ext4relink [relink] --dev DEV") {
+	if !strings.Contains(usageText(), "ext4relink [relink] --dev DEV") {
 		t.Error("the synopsis does not show the relink command word")
 	}
 }
