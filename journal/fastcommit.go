@@ -85,7 +85,7 @@ type FCTag struct {
 }
 
 func (t FCTag) String() string {
-	s := fmt.Sprintf("%s", FCTagName(t.Tag))
+	s := FCTagName(t.Tag)
 	switch t.Tag {
 	case FCTagHead:
 		s += fmt.Sprintf(", features %#x, tid %d", t.Features, t.TID)

@@ -69,7 +69,6 @@ func checkAgainstDumpe2fs(t *testing.T, img string, sb *super.Superblock) {
 	}
 }
 
-var gdRE = regexp.MustCompile(`Group (\d+): \(Blocks (\d+)-(\d+)\)(?:.*\[(.*)\])?`)
 var gdLocRE = regexp.MustCompile(`Block bitmap at (\d+).*\n.*Inode bitmap at (\d+).*\n\s*Inode table at (\d+)-`)
 
 func TestGroupDescriptorsRealImages(t *testing.T) {

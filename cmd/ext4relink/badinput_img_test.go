@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"os"
 	"os/exec"
 	"testing"
@@ -250,9 +249,6 @@ func (e *badEnv) commitBlocks() []logBlock {
 	}
 	return out
 }
-
-// be32 stores v big-endian (jbd2 byte order) at b[off:].
-func be32(b []byte, off int, v uint32) { binary.BigEndian.PutUint32(b[off:], v) }
 
 // fileSum is the sha256 of a regular file ("" for anything else: a block
 // device or a path that does not exist).

@@ -79,11 +79,6 @@ func uint32Flag(fl *pflag.FlagSet, p *uint32, name, usage string) {
 	fl.Var(&u32Value{decimalValue{p: &v, bits: 32}, p}, name, usage)
 }
 
-// uint64Flag defines a decimal-only uint64 flag.
-func uint64Flag(fl *pflag.FlagSet, p *uint64, name, usage string) {
-	fl.Var(&decimalValue{p: p, bits: 64}, name, usage)
-}
-
 // u32Value mirrors a decimalValue into a uint32.
 type u32Value struct {
 	decimalValue

@@ -233,6 +233,9 @@ func TestPartitionedDisk(t *testing.T) {
 				t.Fatalf("--all --undo without --partition: exit %d (undo file left: %v)\n%s", code, err == nil, errs)
 			}
 			code, out, _ := runCLI("list", "--dev", d.path, "--json")
+			if code != exitDevice {
+				t.Fatalf("list --json without --partition: exit %d, want %d", code, exitDevice)
+			}
 			var jerr struct {
 				ExitCode       int `json:"exit_code"`
 				Structure      string
