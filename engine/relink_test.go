@@ -18,24 +18,39 @@ import (
 // relinkImage runs the whole job on an image file as the CLI does.
 func relinkImage(t *testing.T, img string, req Request) (*Plan, error) {
 	t.Helper()
-	fsOp, err := OpenFS(img, Options{Mode: ReadWrite})
+	r, err := relinkRun(img, req)
+	return r.plan, err
+}
+
+// relinkResult is what one whole relink run did.
+type relinkResult struct {
+	plan          *Plan
+	skipped       []Skipped
+	read, written int64 // device bytes
+}
+
+// relinkRun relinks on img as the CLI does: open for writing, list, plan,
+// commit, verify. Tests and benchmarks share it.
+func relinkRun(img string, req Request) (relinkResult, error) {
+	var r relinkResult
+	op, err := OpenFS(img, Options{Mode: ReadWrite})
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	fs, dev := fsOp.FS, fsOp.Dev
-	defer dev.Close()
-	before, err := fs.Orphans()
+	defer op.Dev.Close()
+	before, err := op.FS.Orphans()
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	p, _, err := fs.PlanRelink(req, time.Now())
-	if err != nil {
-		return nil, err
+	if r.plan, r.skipped, err = op.FS.PlanRelink(req, time.Now()); err != nil {
+		return r, err
 	}
-	if err := fs.Commit(p); err != nil {
-		return p, err
+	err = op.FS.Commit(r.plan)
+	if err == nil {
+		err = Verify(op.Dev, r.plan, before)
 	}
-	return p, Verify(dev, p, before)
+	r.read, r.written = op.Dev.BytesRead(), op.Dev.BytesWritten()
+	return r, err
 }
 
 // mountRead mounts the image read-only and returns sha256 of each path

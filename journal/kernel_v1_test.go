@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
-	"golang.org/x/sys/unix"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/journal"
@@ -33,11 +33,11 @@ func kernelCrashImage(t *testing.T, opts string, mkfs ...string) string {
 			t.Fatal(err)
 		}
 		if i%7 == 0 {
-			syncfs(t, dir)
+			testfs.Syncfs(t, dir)
 		}
 	}
 	os.Remove(filepath.Join(dir, "d1", "f5"))
-	syncfs(t, dir)
+	testfs.Syncfs(t, dir)
 	crash := filepath.Join(t.TempDir(), "crash.img")
 	if err := fixtures.CopySparse(base, crash); err != nil {
 		t.Fatal(err)
@@ -92,20 +92,5 @@ func TestKernelChecksumV1(t *testing.T) {
 			t.Logf("%d transactions, %d data blocks, stop: %v", len(txs), data, ov.Log.Stop.Reason)
 			compareWithJR(t, im, j, ov, replayedByDebugfs(t, p, im, j), jrExpect{})
 		})
-	}
-}
-
-// syncfs commits this filesystem only: a global sync(2) would also write
-// home the metadata of crash images other tests are building at the same
-// time, spoiling their journal-only captures.
-func syncfs(t *testing.T, dir string) {
-	t.Helper()
-	f, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
-		t.Fatal(err)
 	}
 }

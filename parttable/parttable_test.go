@@ -2,14 +2,13 @@ package parttable_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/ext4relink/ext4relink/internal/testfs"
 	"github.com/ext4relink/ext4relink/parttable"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -22,23 +21,7 @@ import (
 //	mbr-sfdisk.img: label dos; 1: start 2048, size 2048, 0x83, bootable;
 //	                2: start 4096, size 4096, 0x05 (extended);
 //	                5: start 5120, size 1024, 0x82; 6: start 7168, size 1024, 0x83
-func image(t testing.TB, name string) []byte {
-	t.Helper()
-	f, err := os.Open("testdata/" + name + ".img.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(z)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func image(t testing.TB, name string) []byte { return testfs.SfdiskBytes(t, name) }
 
 func read(t *testing.T, disk []byte, ss int) *parttable.Table {
 	t.Helper()

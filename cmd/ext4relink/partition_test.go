@@ -19,7 +19,6 @@ import (
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
 	"github.com/ext4relink/ext4relink/internal/testfs"
-	"golang.org/x/sys/unix"
 )
 
 // needTools fails the test (never skips silently) when a command the
@@ -90,7 +89,7 @@ func makePartDisk(t *testing.T, label string) *partDisk {
 	if err := os.Remove(fp); err != nil {
 		t.Fatal(err)
 	}
-	syncfs(t, m.Dir)
+	testfs.Syncfs(t, m.Dir)
 	for _, p := range parts {
 		fsyncDev(t, p)
 	}
@@ -124,18 +123,6 @@ func makePartDisk(t *testing.T, label string) *partDisk {
 	s := sha256.Sum256(data)
 	d.sum = hex.EncodeToString(s[:])
 	return d
-}
-
-func syncfs(t *testing.T, dir string) {
-	t.Helper()
-	f, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // fsyncDev flushes a block device's own page cache (what the partition

@@ -14,6 +14,16 @@ import (
 // file and returns its path.
 func SfdiskImage(t testing.TB, name string) string {
 	t.Helper()
+	p := filepath.Join(t.TempDir(), name+".img")
+	if err := os.WriteFile(p, SfdiskBytes(t, name), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// SfdiskBytes returns the bytes of one of parttable's committed disks.
+func SfdiskBytes(t testing.TB, name string) []byte {
+	t.Helper()
 	_, self, _, _ := runtime.Caller(0)
 	f, err := os.Open(filepath.Join(filepath.Dir(self), "..", "..", "parttable", "testdata", name+".img.gz"))
 	if err != nil {
@@ -28,9 +38,5 @@ func SfdiskImage(t testing.TB, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), name+".img")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return b
 }
