@@ -123,6 +123,18 @@
 // needs_recovery; with the flag clear and s_start != 0 it discards the log
 // (jbd2_journal_wipe).
 //
+// # History: what the log still holds
+//
+// Journal.History reads the whole log area, not only the live log, and
+// keeps every transaction still physically there: the live ones and the
+// older, checkpointed ones the log has not overwritten. A transaction
+// counts only when its chain of descriptor and revoke blocks reaches its
+// commit block and every checksum it carries verifies (descriptor and
+// revoke tails, commit block, each data block's tag checksum; the v1
+// crc32); copies a newer transaction claims are dropped. History.Versions
+// lists a block's copies newest first, History.Read reads one on demand.
+// Old copies of directory blocks are where deleted names survive.
+//
 // # Writing
 //
 // EncodeTransaction lays a transaction out as jbd2_journal_commit_transaction
