@@ -50,7 +50,7 @@ func (p *Plan) loadDir(ino uint32) (*dir, error) {
 	if d.m, err = p.ReadMap(ino, in); err != nil {
 		return nil, err
 	}
-	if in.Size()%uint64(p.fs.bs) != 0 || in.Size() == 0 {
+	if in.Size()%uint64(p.fs.BlockSize()) != 0 || in.Size() == 0 {
 		return nil, super.Errorf(super.ErrCorrupt, fmt.Sprintf("directory inode %d", ino), super.NoBlock, -1,
 			"i_size %d is not a positive multiple of the block size", in.Size())
 	}
@@ -89,7 +89,7 @@ func (p *Plan) reopenDir(ino uint32) *dir {
 	if c == nil {
 		return nil
 	}
-	loc, err := p.fs.inodeLoc(ino)
+	loc, err := p.fs.InodeLocation(ino)
 	if err != nil {
 		return nil
 	}

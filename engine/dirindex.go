@@ -97,7 +97,7 @@ func (p *Plan) linearIndexOf(d *dir) (*linearIndex, error) {
 // changed when every known block is still where it was (the directory
 // only grew); false when it must be rebuilt.
 func (p *Plan) remapIndex(ix *linearIndex, d *dir, key dirKey) bool {
-	if key.params != ix.key.params || uint32(len(ix.blocks)) > d.nblocks(p.fs.bs) {
+	if key.params != ix.key.params || uint32(len(ix.blocks)) > d.nblocks(p.fs.BlockSize()) {
 		return false
 	}
 	for lblk := range ix.blocks {
@@ -131,7 +131,7 @@ func (p *Plan) dirWritten(n uint64) {
 // every block of the directory is parsed.
 func (p *Plan) scanNext(ix *linearIndex, d *dir) (bool, error) {
 	lblk := uint32(len(ix.blocks))
-	if lblk >= d.nblocks(p.fs.bs) {
+	if lblk >= d.nblocks(p.fs.BlockSize()) {
 		return false, nil
 	}
 	ix.blocks = append(ix.blocks, leafFacts{})

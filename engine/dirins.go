@@ -50,7 +50,7 @@ func (p *Plan) addLinear(d *dir, e dirent.NewEntry) (string, error) {
 		}
 		return "", dirent.AtBlock(err, phys)
 	}
-	n := d.nblocks(p.fs.bs)
+	n := d.nblocks(p.fs.BlockSize())
 	lblk, ok, err := p.firstFit(d, e.Name)
 	if err != nil {
 		return "", err
@@ -97,7 +97,7 @@ func (p *Plan) addIndexed(d *dir, e dirent.NewEntry) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	n := d.nblocks(p.fs.bs)
+	n := d.nblocks(p.fs.BlockSize())
 	var fresh []uint32
 	for i := range uint32(need) {
 		if _, err := p.growDir(d, n+i); err != nil {
@@ -174,7 +174,7 @@ func (p *Plan) growDir(d *dir, lblk uint32) (uint64, error) {
 		return 0, super.Errorf(super.ErrUnsupported, fmt.Sprintf("directory inode %d", d.ino), super.NoBlock, -1,
 			"the directory has no free slot and must grow, which changes the owner's quota usage (quota feature); ext4relink does not edit quota files. Choose a directory with room, e.g. /lost+found (mke2fs pre-sizes it)")
 	}
-	if uint64(lblk) != d.in.Size()/uint64(p.fs.bs) {
+	if uint64(lblk) != d.in.Size()/uint64(p.fs.BlockSize()) {
 		return 0, fmt.Errorf("%w: growing directory %d at block %d, size %d", ErrInternal, d.ino, lblk, d.in.Size())
 	}
 	phys, newCluster, err := p.dirBlockFor(d, lblk)
@@ -189,13 +189,13 @@ func (p *Plan) growDir(d *dir, lblk uint32) (uint64, error) {
 	if newCluster {
 		clusters++
 	}
-	perCluster := uint64(p.fs.bs/512) << p.SB.ClusterBits()
+	perCluster := uint64(p.fs.BlockSize()/512) << p.SB.ClusterBits()
 	hf := p.SB.HasRoCompat(super.RoCompatHugeFile)
-	if err := d.in.SetBlocks(d.in.BlocksCount(hf, p.fs.bs)+clusters*perCluster, hf, p.fs.bs); err != nil {
+	if err := d.in.SetBlocks(d.in.BlocksCount(hf, p.fs.BlockSize())+clusters*perCluster, hf, p.fs.BlockSize()); err != nil {
 		return 0, err
 	}
 	d.in.Block = g.IBlock
-	d.in.SetSize(d.in.Size() + uint64(p.fs.bs))
+	d.in.SetSize(d.in.Size() + uint64(p.fs.BlockSize()))
 	for blk, data := range g.Blocks {
 		p.Write(blk, data, fmt.Sprintf("block map of directory %d: logical block %d -> %d", d.ino, lblk, phys))
 	}
@@ -275,10 +275,10 @@ func (p *Plan) convertInline(d *dir, ib, xa []byte, e dirent.NewEntry) (string, 
 	}
 	hf := p.SB.HasRoCompat(super.RoCompatHugeFile)
 	clusters := uint64(1 + len(gr.New))
-	if err := d.in.SetBlocks(clusters*(uint64(p.fs.bs/512)<<p.SB.ClusterBits()), hf, p.fs.bs); err != nil {
+	if err := d.in.SetBlocks(clusters*(uint64(p.fs.BlockSize()/512)<<p.SB.ClusterBits()), hf, p.fs.BlockSize()); err != nil {
 		return "", err
 	}
-	d.in.SetSize(uint64(p.fs.bs))
+	d.in.SetSize(uint64(p.fs.BlockSize()))
 	p.Write(phys, block, fmt.Sprintf("directory %d: inline entries moved to a new block 0, entry %q -> inode %d added", d.ino, e.Name, e.Inode))
 	if d.m, err = inode.MapInode(d.in, p.fs.InodeFS(), d.ino, p.Read); err != nil {
 		return "", err

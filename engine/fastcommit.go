@@ -2,10 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -38,7 +37,7 @@ import (
 
 // applyFastCommits replays fast-commit records (newer than the last full
 // commit) on top of the journal overlay and stores the resulting blocks in
-// fs.fc, so that every later read sees the filesystem as the replay leaves
+// the fast-commit layer, so that every later read sees the filesystem as the replay leaves
 // it. On error fs is left exactly as it was.
 func (fs *FS) applyFastCommits(tags []journal.FCTag) error {
 	if len(tags) == 0 {
@@ -55,23 +54,12 @@ func (fs *FS) applyFastCommits(tags []journal.FCTag) error {
 	if err != nil {
 		return err
 	}
-	fc := map[uint64][]byte{}
+	fc := ext4fs.BlockSet{}
 	for _, c := range changes {
 		fc[c.Block] = c.New
 	}
-	fs.fc = fc
-	fs.gds = map[uint64]*super.GroupDesc{}
-	if err := fs.reloadSuper(); err != nil {
-		fs.fc = nil
-		fs.gds = map[uint64]*super.GroupDesc{}
-		return err
-	}
-	return nil
+	return fs.SetFastCommit(fc)
 }
-
-// FastCommitBlocks lists the blocks the fast-commit replay changed (block
-// order); Commit writes them home together with the journal replay.
-func (fs *FS) FastCommitBlocks() []uint64 { return slices.Sorted(maps.Keys(fs.fc)) }
 
 // fcReplay is the state of one replay.
 type fcReplay struct {

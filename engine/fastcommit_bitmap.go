@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/ext4relink/ext4relink/bitmap"
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -32,7 +33,7 @@ func (r *fcReplay) groupDesc(g uint64, plan bool) (*super.GroupDesc, error) {
 // inodeBitmap returns group g's inode bitmap, verified, or the all-free
 // bitmap ext4_read_inode_bitmap makes for an INODE_UNINIT group.
 func (r *fcReplay) inodeBitmap(g uint64, gd *super.GroupDesc, plan bool) ([]byte, error) {
-	return readInodeBitmap(r.fs.SB, g, gd, r.reader(plan))
+	return ext4fs.ReadInodeBitmap(r.fs.SB, g, gd, r.reader(plan))
 }
 
 // inodeInUse reports whether inode ino is marked in use.
@@ -86,7 +87,7 @@ func baseMetaBlocks(sb *super.Superblock, g uint64) uint64 {
 // refuses when the result disagrees with the descriptor's free count.
 func (r *fcReplay) initBlockBitmap(g uint64, gd *super.GroupDesc) ([]byte, error) {
 	sb := r.fs.SB
-	bm := make([]byte, r.fs.bs)
+	bm := make([]byte, r.fs.BlockSize())
 	first, n := sb.GroupFirstBlock(g), sb.BlocksInGroup(g)
 	for i := range min(baseMetaBlocks(sb, g), n) {
 		bitmap.Set(bm, i)
@@ -100,7 +101,7 @@ func (r *fcReplay) initBlockBitmap(g uint64, gd *super.GroupDesc) ([]byte, error
 			}
 		}
 	}
-	for i := n; i < uint64(r.fs.bs)*8; i++ {
+	for i := n; i < uint64(r.fs.BlockSize())*8; i++ {
 		bitmap.Set(bm, i)
 	}
 	if free := bitmap.CountZero(bm, n); free != uint64(gd.FreeBlocksCount()) {
@@ -356,7 +357,7 @@ func (r *fcReplay) checkNotMetadata(blocks []uint64) error {
 func (r *fcReplay) checkUnowned(blocks []uint64) error {
 	sb := r.fs.SB
 	isz := sb.InodeSizeBytes()
-	perBlock := r.fs.bs / isz
+	perBlock := r.fs.BlockSize() / isz
 	ivs := make([]interval, len(blocks))
 	for i, b := range blocks {
 		ivs[i] = interval{b, b + 1, 0}

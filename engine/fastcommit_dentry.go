@@ -99,7 +99,7 @@ func noRoom(d *dir) error {
 
 func (r *fcReplay) addLinearNoGrow(d *dir, e dirent.NewEntry) error {
 	read := r.p.dirReader(d)
-	for lblk := range d.nblocks(r.fs.bs) {
+	for lblk := range d.nblocks(r.fs.BlockSize()) {
 		b, err := read(lblk)
 		if err != nil {
 			return err
@@ -185,7 +185,7 @@ func (r *fcReplay) unlink(t journal.FCTag) error {
 		}
 		lblks = append(lblks, lblk)
 	} else {
-		for lblk := range d.nblocks(r.fs.bs) {
+		for lblk := range d.nblocks(r.fs.BlockSize()) {
 			lblks = append(lblks, lblk)
 		}
 	}

@@ -203,7 +203,7 @@ func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMe
 	for k, e := range list {
 		spans[k] = inode.ExtentSpan{Logical: uint32(e.lblk), Len: uint16(e.n), Physical: e.pblk, Unwritten: e.unwritten}
 	}
-	tree, err := inode.BuildExtentTree(spans, r.fs.bs)
+	tree, err := inode.BuildExtentTree(spans, r.fs.BlockSize())
 	if errors.Is(err, inode.ErrTreeTooDeep) {
 		return fcUnsupported("inode %d: the extent tree would be deeper than %d levels", ino, inode.MaxExtentDepth)
 	}
@@ -219,7 +219,7 @@ func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMe
 		return err
 	}
 	mp := r.fs.InodeFS().Params(ino, in)
-	root, nodes := tree.Encode(blocks, r.fs.bs, oldRoot.Header.Generation, mp.Csum, mp.Seed)
+	root, nodes := tree.Encode(blocks, r.fs.BlockSize(), oldRoot.Header.Generation, mp.Csum, mp.Seed)
 	for k, b := range nodes {
 		r.p.Write(blocks[k], b, fmt.Sprintf("extent tree of inode %d (fast-commit replay)", ino))
 	}
@@ -330,5 +330,5 @@ func (r *fcReplay) setIBlocks(ino uint32, in *inode.Inode) error {
 	if in.FileACL(fsi.Bit64) != 0 {
 		n++
 	}
-	return in.SetBlocks(n*uint64(r.fs.bs/512), fsi.HugeFile, r.fs.bs)
+	return in.SetBlocks(n*uint64(r.fs.BlockSize()/512), fsi.HugeFile, r.fs.BlockSize())
 }

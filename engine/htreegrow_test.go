@@ -93,5 +93,5 @@ func (*dir) nblocksOf(p *Plan, ino uint32, path ...string) (uint32, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return d.nblocks(p.fs.bs), true
+	return d.nblocks(p.fs.BlockSize()), true
 }

@@ -242,13 +242,13 @@ func (fs *FS) commitOrdered(p *Plan) error {
 			if bytes.Equal(want, cur[n]) {
 				continue
 			}
-			if err := fs.writeBlock(n, want); err != nil {
+			if err := fs.WriteBlock(n, want); err != nil {
 				return err
 			}
 			cur[n], wrote = want, true
 		}
 		if wrote {
-			if err := fs.dev.Sync(); err != nil {
+			if err := fs.Dev().Sync(); err != nil {
 				return err
 			}
 		}
@@ -275,7 +275,7 @@ func (p *Plan) eachEntry(d *dir, fn func(e dirent.Entry)) error {
 		return nil
 	}
 	read := p.dirReader(d)
-	for lblk := range d.nblocks(p.fs.bs) {
+	for lblk := range d.nblocks(p.fs.BlockSize()) {
 		b, err := read(lblk)
 		if err != nil {
 			return err

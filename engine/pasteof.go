@@ -114,7 +114,7 @@ func (p *Plan) pastEOFDecision(o Orphan, in *inode.Inode) (*PastEOF, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs := uint64(p.fs.bs)
+	bs := uint64(p.fs.BlockSize())
 	s := pastEOFSpan(m, in.Size(), bs)
 	if s.written == 0 {
 		return nil, fmt.Errorf("%w: inode %d: no written block past its size any more (listed as past-eof)", ErrInternal, o.Inode)
@@ -177,7 +177,7 @@ func (p *Plan) settlePastEOF() error {
 // trim unmaps every block of inode ino wholly past its size and frees the
 // clusters nothing of the file uses any more.
 func (p *Plan) trim(ino uint32, in *inode.Inode, pe *PastEOF) error {
-	bs := uint64(p.fs.bs)
+	bs := uint64(p.fs.BlockSize())
 	from := (in.Size() + bs - 1) / bs
 	what := fmt.Sprintf("inode %d", ino)
 	mp := p.fs.InodeFS().Params(ino, in)
@@ -218,13 +218,13 @@ func (p *Plan) trim(ino uint32, in *inode.Inode, pe *PastEOF) error {
 		return err
 	}
 	pe.MapBlocks, pe.freed = uint64(len(cut.FreedMeta)), clusters
-	sectors := uint64(len(clusters)) * (uint64(p.fs.bs) << p.SB.ClusterBits() / 512)
+	sectors := uint64(len(clusters)) * (uint64(p.fs.BlockSize()) << p.SB.ClusterBits() / 512)
 	huge := p.SB.HasRoCompat(super.RoCompatHugeFile)
-	old := in.BlocksCount(huge, p.fs.bs)
+	old := in.BlocksCount(huge, p.fs.BlockSize())
 	if sectors > old {
 		return super.Errorf(super.ErrCorrupt, what, super.NoBlock, -1, "i_blocks %d is less than the %d sectors past i_size", old, sectors)
 	}
-	if err := in.SetBlocks(old-sectors, huge, p.fs.bs); err != nil {
+	if err := in.SetBlocks(old-sectors, huge, p.fs.BlockSize()); err != nil {
 		return err
 	}
 	return p.PutInode(ino, in, fmt.Sprintf("%d block(s) past i_size %d unmapped (%d data, %d block-map), i_blocks %d -> %d",

@@ -70,7 +70,7 @@ type Change struct {
 // NewPlan starts an empty plan over fs.
 func NewPlan(fs *FS, now time.Time) *Plan {
 	sb := *fs.SB
-	return &Plan{fs: fs, SB: &sb, blocks: map[uint64][]byte{}, notes: map[uint64][]string{}, Now: now, Ordered: fs.jrnl == nil}
+	return &Plan{fs: fs, SB: &sb, blocks: map[uint64][]byte{}, notes: map[uint64][]string{}, Now: now, Ordered: fs.JournalFile() == nil}
 }
 
 // clone copies the plan's working superblock and blocks (not its notes).
@@ -134,17 +134,17 @@ type blockNote struct {
 
 // Inode reads inode ino through the plan and validates it.
 func (p *Plan) Inode(ino uint32) (*inode.Inode, InodeLoc, error) {
-	loc, err := p.fs.inodeLoc(ino)
+	loc, err := p.fs.InodeLocation(ino)
 	if err != nil {
 		return nil, loc, err
 	}
-	in, err := p.fs.readInodeAt(ino, loc, p.view) // the decoded inode is a copy
+	in, err := p.fs.ReadInodeAt(ino, loc, p.view) // the decoded inode is a copy
 	return in, loc, err
 }
 
 // PutInode stores inode ino (checksum recomputed) into its table block.
 func (p *Plan) PutInode(ino uint32, in *inode.Inode, note string) error {
-	loc, err := p.fs.inodeLoc(ino)
+	loc, err := p.fs.InodeLocation(ino)
 	if err != nil {
 		return err
 	}

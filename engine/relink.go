@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/bitmap"
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -37,7 +38,7 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if err := fs.SB.CheckWrite(); err != nil {
 		return nil, nil, err
 	}
-	if err := fs.checkJournalForWrite(); err != nil {
+	if err := fs.CheckJournalForWrite(); err != nil {
 		return nil, nil, err
 	}
 	l, err := fs.Orphans()
@@ -379,7 +380,7 @@ func (p *Plan) inodeInUse(ino uint32) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	bm, err := readInodeBitmap(p.SB, g, gd, p.view) // which copies it
+	bm, err := ext4fs.ReadInodeBitmap(p.SB, g, gd, p.view) // which copies it
 	if err != nil {
 		return false, err
 	}

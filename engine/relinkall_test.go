@@ -78,7 +78,7 @@ func TestLinearIndexMatchesScan(t *testing.T) {
 
 // scanLookup is the linear lookup the index replaces.
 func scanLookup(p *Plan, d *dir, name []byte) (uint32, bool, error) {
-	for lblk := range d.nblocks(p.fs.bs) {
+	for lblk := range d.nblocks(p.fs.BlockSize()) {
 		b, err := p.dirReader(d)(lblk)
 		if err != nil {
 			return 0, false, err
@@ -98,7 +98,7 @@ func scanLookup(p *Plan, d *dir, name []byte) (uint32, bool, error) {
 // scanFirstFit is addLinear's former search: AddEntry on each block from
 // block 0 until one does not report ErrNoSpace.
 func scanFirstFit(p *Plan, d *dir, e dirent.NewEntry) (uint32, bool, error) {
-	for lblk := range d.nblocks(p.fs.bs) {
+	for lblk := range d.nblocks(p.fs.BlockSize()) {
 		b, err := p.dirReader(d)(lblk)
 		if err != nil {
 			return 0, false, err

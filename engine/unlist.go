@@ -86,7 +86,7 @@ func (p *Plan) clearSlots(file []Orphan, gone map[uint32]bool) error {
 	if err != nil || len(blocks) == 0 {
 		return err
 	}
-	per := super.OrphanSlotsPerBlock(p.fs.bs)
+	per := super.OrphanSlotsPerBlock(p.fs.BlockSize())
 	of, _, err := p.Inode(p.SB.OrphanFileInum)
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func (p *Plan) clearSlots(file []Orphan, gone map[uint32]bool) error {
 		}
 		dec.Inodes[o.Slot%per] = 0
 		dec.SetChecksum(p.SB, seed, ob.Physical)
-		p.Write(ob.Physical, dec.Encode(p.fs.bs), fmt.Sprintf("orphan file block %d: slot %d (inode %d) cleared, checksum", ob.Logical, o.Slot, o.Inode))
+		p.Write(ob.Physical, dec.Encode(p.fs.BlockSize()), fmt.Sprintf("orphan file block %d: slot %d (inode %d) cleared, checksum", ob.Logical, o.Slot, o.Inode))
 	}
 	return p.maybeClearOrphanPresent(blocks)
 }
