@@ -185,7 +185,7 @@ func (r *fcReplay) run() error {
 	if err := r.setBitmapsAndCounters(); err != nil {
 		return fmt.Errorf("fast-commit replay, final bitmap update: %w", err)
 	}
-	return r.p.finish("free counts after the fast-commit replay")
+	return r.p.Finish("free counts after the fast-commit replay")
 }
 
 // touch records inode ino as modified, remembering its block map as it was

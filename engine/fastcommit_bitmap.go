@@ -165,7 +165,7 @@ func (r *fcReplay) initBlockGroup(g uint64) error {
 	gd.Flags &^= super.BgBlockUninit
 	bitmap.SetBlockBitmapChecksum(r.p.SB, gd, bm)
 	r.p.Write(gd.BlockBitmap(), bm, fmt.Sprintf("block bitmap of group %d: initialised (was BLOCK_UNINIT)", g))
-	return r.p.putGroupDesc(g, gd, "BLOCK_UNINIT cleared")
+	return r.p.PutGroupDesc(g, gd, "BLOCK_UNINIT cleared")
 }
 
 // markInodeUsed is ext4_mark_inode_used: initialise the group's block
@@ -194,7 +194,7 @@ func (r *fcReplay) markInodeUsed(ino uint32, isDir bool) error {
 		return err
 	}
 	r.p.Write(gd.InodeBitmap(), bm, fmt.Sprintf("inode bitmap of group %d: inode %d marked in use", g, ino))
-	return r.p.putGroupDesc(g, gd, fmt.Sprintf("inode %d in use", ino))
+	return r.p.PutGroupDesc(g, gd, fmt.Sprintf("inode %d in use", ino))
 }
 
 // mapIntervals turns a block map into intervals owned by ino.
@@ -507,7 +507,7 @@ func (r *fcReplay) flushGroups(groups map[uint64]*fcGroup) error {
 		st.gd.Flags &^= super.BgBlockUninit
 		bitmap.SetBlockBitmapChecksum(sb, st.gd, st.bm)
 		r.p.Write(st.gd.BlockBitmap(), st.bm, fmt.Sprintf("block bitmap of group %d: blocks of the fast-commit replay", g))
-		if err := r.p.putGroupDesc(g, st.gd, "free block count and bitmap checksum after the fast-commit replay"); err != nil {
+		if err := r.p.PutGroupDesc(g, st.gd, "free block count and bitmap checksum after the fast-commit replay"); err != nil {
 			return err
 		}
 		total += st.delta

@@ -305,7 +305,7 @@ func (p *Plan) freedClusters(ino uint32, in *inode.Inode, kept *inode.BlockMap, 
 func (p *Plan) freeClusters(clusters []uint64, what string) error {
 	for i := 0; i < len(clusters); {
 		g, _ := p.SB.GroupOfBlock(clusters[i])
-		grp, err := p.blockBitmap(g)
+		grp, err := p.BlockBitmap(g)
 		if err != nil {
 			return err
 		}
@@ -324,7 +324,7 @@ func (p *Plan) freeClusters(clusters []uint64, what string) error {
 			n++
 		}
 		p.Write(grp.Desc.BlockBitmap(), grp.BlockBitmap, fmt.Sprintf("block bitmap of group %d: %d cluster(s) of %s past its size marked free", g, n, what))
-		if err := p.putGroupDesc(g, grp.Desc, fmt.Sprintf("%d more free, bitmap checksum", n)); err != nil {
+		if err := p.PutGroupDesc(g, grp.Desc, fmt.Sprintf("%d more free, bitmap checksum", n)); err != nil {
 			return err
 		}
 	}

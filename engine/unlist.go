@@ -62,7 +62,7 @@ func (p *Plan) unchain(chain []Orphan, gone map[uint32]bool) error {
 func (p *Plan) setNext(owner, next uint32) error {
 	if owner == 0 {
 		if p.SB.LastOrphan != next {
-			p.fs.noteSB(p, fmt.Sprintf("s_last_orphan %d -> %d", p.SB.LastOrphan, next))
+			p.NoteSB(fmt.Sprintf("s_last_orphan %d -> %d", p.SB.LastOrphan, next))
 			p.SB.LastOrphan = next
 		}
 		return nil
@@ -141,13 +141,7 @@ func (p *Plan) maybeClearOrphanPresent(blocks []OrphanFileBlock) error {
 	}
 	if p.SB.HasRoCompat(super.RoCompatOrphanPresent) {
 		p.SB.FeatureRoCompat &^= super.RoCompatOrphanPresent
-		p.fs.noteSB(p, "orphan_present cleared: the orphan file is empty")
+		p.NoteSB("orphan_present cleared: the orphan file is empty")
 	}
 	return nil
-}
-
-// noteSB records a superblock change note for the plan's listing.
-func (fs *FS) noteSB(p *Plan, note string) {
-	blk, _ := fs.SuperblockLocation()
-	p.appendNote(blk, "superblock: "+note)
 }

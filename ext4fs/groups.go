@@ -9,7 +9,7 @@ import (
 )
 
 // ReadInodeBitmap returns group g's inode bitmap read through read (the
-// device, the replay or a plan), verified; for an INODE_UNINIT group, the
+// device, the replay or a Tx), verified; for an INODE_UNINIT group, the
 // all-free bitmap ext4_read_inode_bitmap makes, after checking that the
 // descriptor agrees. Planning and the fast-commit replay both use it.
 func ReadInodeBitmap(sb *super.Superblock, g uint64, gd *super.GroupDesc, read func(uint64) ([]byte, error)) ([]byte, error) {

@@ -2,6 +2,7 @@ package ext4fs
 
 import (
 	"fmt"
+
 	"github.com/ext4relink/ext4relink/internal/devio"
 
 	"github.com/ext4relink/ext4relink/inode"
