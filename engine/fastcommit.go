@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/journal"
@@ -43,7 +42,7 @@ func (fs *FS) applyFastCommits(tags []journal.FCTag) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	r, err := newFCReplay(fs, tags)
+	r, err := newFCReplay(fs.Below(ext4fs.LayerFastCommit), tags)
 	if err != nil {
 		return err
 	}
@@ -63,8 +62,8 @@ func (fs *FS) applyFastCommits(tags []journal.FCTag) error {
 
 // fcReplay is the state of one replay.
 type fcReplay struct {
-	fs   *FS
-	p    *Plan
+	fs   *ext4fs.FS // the filesystem before the replay (the view under the fast-commit layer)
+	p    *ext4fs.Tx // the replay's changes, on fs
 	tags []journal.FCTag
 
 	// Inodes whose block map the replay touched (ranges or INODE), in first
@@ -90,7 +89,7 @@ type interval struct {
 	ino        uint32
 }
 
-func newFCReplay(fs *FS, tags []journal.FCTag) (*fcReplay, error) {
+func newFCReplay(fs *ext4fs.FS, tags []journal.FCTag) (*fcReplay, error) {
 	sb := fs.SB
 	switch {
 	case sb.HasRoCompat(super.RoCompatBigalloc):
@@ -101,7 +100,7 @@ func newFCReplay(fs *FS, tags []journal.FCTag) (*fcReplay, error) {
 	if err := sb.CheckWrite(); err != nil {
 		return nil, err
 	}
-	r := &fcReplay{fs: fs, p: NewPlan(fs, time.Now()), tags: tags, orig: map[uint32][]interval{},
+	r := &fcReplay{fs: fs, p: ext4fs.NewTx(fs), tags: tags, orig: map[uint32][]interval{},
 		reserved: map[uint64]bool{}, origBitmaps: map[uint64][]byte{}}
 	if err := r.prescan(); err != nil {
 		return nil, err
@@ -206,7 +205,7 @@ func (r *fcReplay) touch(ino uint32) error {
 // origMap is the block map (data and tree blocks) of inode ino before the
 // replay, read without the plan; empty for an inode not in use.
 func (r *fcReplay) origMap(ino uint32) ([]interval, error) {
-	used, err := r.inodeInUse(ino, false)
+	used, err := r.inodeInUse(r.fs, ino)
 	if err != nil || !used {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ func (r *fcReplay) dentryTarget(t journal.FCTag) (*inode.Inode, error) {
 	if err := dirent.CheckName(t.Name); err != nil {
 		return nil, err
 	}
-	used, err := r.inodeInUse(t.Ino, true)
+	used, err := r.inodeInUse(r.p, t.Ino)
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ func (r *fcReplay) inodeRecord(t journal.FCTag) error {
 	if err != nil {
 		return err
 	}
-	inUse, err := r.inodeInUse(ino, true)
+	inUse, err := r.inodeInUse(r.p, ino)
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (r *fcReplay) putReplayedInode(ino uint32, in, old *inode.Inode) error {
 	if err := r.p.PutInode(ino, in, "replayed from a fast-commit INODE record"); err != nil {
 		return err
 	}
-	return r.markInodeUsed(ino, in.IsDir())
+	return r.p.MarkInodeUsed(ino, in.IsDir())
 }
 
 // loggedTail returns the bytes of the inode past the logged part (the

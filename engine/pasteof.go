@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/ext4relink/ext4relink/bitmap"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -214,7 +213,7 @@ func (p *Plan) trim(ino uint32, in *inode.Inode, pe *PastEOF) error {
 	if err != nil {
 		return err
 	}
-	if err := p.freeClusters(clusters, what); err != nil {
+	if err := p.FreeBlocks(clusters, what); err != nil {
 		return err
 	}
 	pe.MapBlocks, pe.freed = uint64(len(cut.FreedMeta)), clusters
@@ -299,34 +298,4 @@ func (p *Plan) freedClusters(ino uint32, in *inode.Inode, kept *inode.BlockMap, 
 			}
 		}
 	}), nil
-}
-
-// freeClusters marks the clusters free, group by group, through bitmap.FreeBlock.
-func (p *Plan) freeClusters(clusters []uint64, what string) error {
-	for i := 0; i < len(clusters); {
-		g, _ := p.SB.GroupOfBlock(clusters[i])
-		grp, err := p.BlockBitmap(g)
-		if err != nil {
-			return err
-		}
-		if grp.BlockBitmap == nil {
-			return super.Errorf(super.ErrCorrupt, fmt.Sprintf("block bitmap of group %d", g), grp.Desc.BlockBitmap(), -1,
-				"group is BLOCK_UNINIT, yet %s maps block %d in it", what, clusters[i])
-		}
-		n := 0
-		for ; i < len(clusters); i++ {
-			if cg, _ := p.SB.GroupOfBlock(clusters[i]); cg != g {
-				break
-			}
-			if err := bitmap.FreeBlock(p.SB, grp, clusters[i]); err != nil {
-				return err
-			}
-			n++
-		}
-		p.Write(grp.Desc.BlockBitmap(), grp.BlockBitmap, fmt.Sprintf("block bitmap of group %d: %d cluster(s) of %s past its size marked free", g, n, what))
-		if err := p.PutGroupDesc(g, grp.Desc, fmt.Sprintf("%d more free, bitmap checksum", n)); err != nil {
-			return err
-		}
-	}
-	return nil
 }

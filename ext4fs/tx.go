@@ -63,11 +63,9 @@ func (p *Tx) Blocks() map[uint64][]byte { return p.blocks }
 // Drop forgets the change to block n.
 func (p *Tx) Drop(n uint64) { delete(p.blocks, n) }
 
-// ReadBlock implements Source: the transaction's own copy of block n.
-func (p *Tx) ReadBlock(n uint64) ([]byte, bool, error) {
-	b, ok := p.blocks[n]
-	return b, ok, nil
-}
+// ReadBlock is View: block n through the transaction, for reading only
+// (so that a Tx is a Reader, like the view under it).
+func (p *Tx) ReadBlock(n uint64) ([]byte, error) { return p.View(n) }
 
 // Read returns a private copy of block n as the transaction has it.
 func (p *Tx) Read(n uint64) ([]byte, error) {
