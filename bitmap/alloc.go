@@ -34,7 +34,7 @@ func blockStats(sb *super.Superblock, g *Group, blk uint64, delta int) error {
 	if grp != g.Num {
 		return super.Errorf(super.ErrCorrupt, where, g.Desc.BlockBitmap(), -1, "block %d belongs to group %d", blk, grp)
 	}
-	if g.Desc.Flags&super.BgBlockUninit != 0 {
+	if sb.BlockUninit(g.Desc) {
 		return super.Errorf(super.ErrUnsupported, where, g.Desc.BlockBitmap(), -1, "group is BLOCK_UNINIT; allocating in it is not supported")
 	}
 	bit := idx >> sb.ClusterBits()
@@ -61,6 +61,52 @@ func blockStats(sb *super.Superblock, g *Group, blk uint64, delta int) error {
 	g.Desc.SetChecksum(sb, uint32(g.Num))
 	sb.SetChecksum()
 	return nil
+}
+
+// MarkBlocks sets the clusters holding blks (all in group g) in use or
+// free, leaving alone those already so, and then updates what must agree
+// with the bitmap as AllocBlock does, once for the whole batch: the
+// group's free count, BLOCK_UNINIT (cleared), the bitmap and descriptor
+// checksums, the superblock's free count (clamped at 0: a summary the
+// kernel recomputes at mount). It returns how many clusters changed. It
+// refuses, changing nothing, a block outside the group or a free count
+// that would leave [0, clusters per group]. A BLOCK_UNINIT group's bitmap
+// must have been initialised by the caller (the flag is then cleared).
+func MarkBlocks(sb *super.Superblock, g *Group, blks []uint64, inUse bool) (int, error) {
+	bits := map[uint64]bool{}
+	for _, blk := range blks {
+		grp, idx := sb.GroupOfBlock(blk)
+		if grp != g.Num {
+			return 0, super.Errorf(super.ErrCorrupt, fmt.Sprintf("block bitmap of group %d", g.Num), g.Desc.BlockBitmap(), -1, "block %d belongs to group %d", blk, grp)
+		}
+		if bit := idx >> sb.ClusterBits(); Test(g.BlockBitmap, bit) != inUse {
+			bits[bit] = true
+		}
+	}
+	delta := int64(len(bits))
+	if inUse {
+		delta = -delta
+	}
+	free := int64(g.Desc.FreeBlocksCount()) + delta
+	if free < 0 || free > int64(sb.ClustersPerGroupN()) {
+		return 0, super.Errorf(super.ErrCorrupt, fmt.Sprintf("group descriptor %d", g.Num), super.NoBlock, -1,
+			"free block count %d would become %d", g.Desc.FreeBlocksCount(), free)
+	}
+	for bit := range bits {
+		if inUse {
+			Set(g.BlockBitmap, bit)
+		} else {
+			Clear(g.BlockBitmap, bit)
+		}
+	}
+	g.Desc.SetFreeBlocksCount(uint32(free))
+	g.Desc.Flags &^= super.BgBlockUninit
+	sbFree := int64(sb.FreeBlocksCount()) + delta<<sb.ClusterBits()
+	sb.SetFreeBlocksCount(uint64(max(sbFree, 0)))
+	SetBlockBitmapChecksum(sb, g.Desc, g.BlockBitmap)
+	g.Desc.SetChecksum(sb, uint32(g.Num))
+	sb.SetChecksum()
+	return len(bits), nil
 }
 
 // FindFree finds a free cluster in the group at or after goal (wrapping), and

@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/ext4relink/ext4relink/journal"
@@ -49,7 +46,7 @@ func (fs *FS) Commit(p *Plan) error {
 // needs_recovery. It is safe to interrupt at any moment: until the journal
 // is marked empty the replay simply runs again.
 func (fs *FS) WriteReplay() error {
-	if err := fs.checkJournalForWrite(); err != nil {
+	if err := fs.CheckJournalForWrite(); err != nil {
 		return err
 	}
 	if err := fs.finishRecovery(); err != nil {
@@ -66,17 +63,17 @@ func (fs *FS) WriteReplay() error {
 // read-only mount cannot, and refuses). Such a log is left by a power cut
 // that kept needs_recovery's clearing but lost the journal superblock's.
 func (fs *FS) wipeStaleLog() error {
-	if fs.jrnl == nil || fs.Journal.NeedsRecovery || fs.jrnl.SB.Start == 0 {
+	if fs.JournalFile() == nil || fs.Journal.NeedsRecovery || fs.JournalFile().SB.Start == 0 {
 		return nil
 	}
-	l, err := fs.jrnl.Scan()
+	l, err := fs.JournalFile().Scan()
 	if err != nil {
 		return err
 	}
 	if err := fs.writeJournalSuper(0, l.NextSequence()); err != nil {
 		return err
 	}
-	return fs.dev.Sync()
+	return fs.Dev().Sync()
 }
 
 // finishRecovery writes a pending replay home and marks the journal empty,
@@ -85,11 +82,11 @@ func (fs *FS) wipeStaleLog() error {
 // full transaction appended to the log (stageFastCommits), so that what is
 // written home is exactly a journal replay, safe to repeat.
 func (fs *FS) finishRecovery() error {
-	ov, ok := fs.overlay.(*journal.Overlay)
-	if !ok || ov == nil {
+	ov := fs.JournalOverlay()
+	if ov == nil {
 		return nil
 	}
-	if len(fs.fc) > 0 {
+	if len(fs.FastCommitBlocks()) > 0 {
 		var err error
 		if ov, err = fs.stageFastCommits(ov); err != nil {
 			return err
@@ -103,21 +100,21 @@ func (fs *FS) finishRecovery() error {
 		if !ok {
 			continue // every copy failed its checksum: the kernel skips it too
 		}
-		if err := fs.writeBlock(b, data); err != nil {
+		if err := fs.WriteBlock(b, data); err != nil {
 			return err
 		}
 	}
-	if err := fs.dev.Sync(); err != nil {
+	if err := fs.Dev().Sync(); err != nil {
 		return err
 	}
 	seq := ov.Log.NextSequence()
 	if err := fs.writeJournalSuper(0, seq); err != nil {
 		return err
 	}
-	if err := fs.dev.Sync(); err != nil {
+	if err := fs.Dev().Sync(); err != nil {
 		return err
 	}
-	fs.overlay, fs.fc = nil, nil
+	fs.SetJournalOverlay(nil)
 	return nil
 }
 
@@ -130,10 +127,11 @@ func (fs *FS) finishRecovery() error {
 // Writing the fast-commit result home directly instead would leave, after
 // a crash, blocks that a repeated replay no longer agrees with.
 func (fs *FS) stageFastCommits(ov *journal.Overlay) (*journal.Overlay, error) {
-	j, l := fs.jrnl, ov.Log
+	j, l := fs.JournalFile(), ov.Log
 	var logged []journal.LoggedBlock
-	for _, b := range slices.Sorted(maps.Keys(fs.fc)) {
-		logged = append(logged, journal.LoggedBlock{FSBlock: b, Data: fs.fc[b]})
+	for _, b := range fs.FastCommitBlocks() {
+		data, _ := fs.FastCommitBlock(b)
+		logged = append(logged, journal.LoggedBlock{FSBlock: b, Data: data})
 	}
 	writes, err := j.EncodeTransaction(l.End, logged, l.HeadBlock, time.Now())
 	if err != nil {
@@ -146,13 +144,13 @@ func (fs *FS) stageFastCommits(ov *journal.Overlay) (*journal.Overlay, error) {
 	if err := fs.writeLog(writes[:len(writes)-1]); err != nil {
 		return nil, err
 	}
-	if err := fs.dev.Sync(); err != nil {
+	if err := fs.Dev().Sync(); err != nil {
 		return nil, err
 	}
 	if err := fs.writeLog(writes[len(writes)-1:]); err != nil {
 		return nil, err
 	}
-	if err := fs.dev.Sync(); err != nil {
+	if err := fs.Dev().Sync(); err != nil {
 		return nil, err
 	}
 	staged, err := j.Recover()
@@ -163,7 +161,7 @@ func (fs *FS) stageFastCommits(ov *journal.Overlay) (*journal.Overlay, error) {
 		return nil, super.Errorf(super.ErrCorrupt, "journal", super.NoBlock, -1,
 			"the staged fast-commit transaction %d is not replayed as expected (log now ends before %d)", l.End, staged.Log.End)
 	}
-	fs.Log, fs.overlay, fs.fc = staged.Log, staged, nil
+	fs.SetJournalOverlay(staged)
 	return staged, nil
 }
 
@@ -179,7 +177,7 @@ func logFree(j *journal.Journal, l *journal.Log) uint64 {
 }
 
 func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
-	j := fs.jrnl
+	j := fs.JournalFile()
 	// As jbd2 does after loading a clean journal: continue one past
 	// s_sequence, never reusing a number a half-written transaction may carry.
 	seq := j.SB.Sequence + 1
@@ -203,14 +201,14 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	if err := fs.setRecoverFlag(); err != nil {
 		return err
 	}
-	if err := fs.dev.Sync(); err != nil {
+	if err := fs.Dev().Sync(); err != nil {
 		return err
 	}
 	// Barrier 2, the commit point: the journal superblock points at it.
 	if err := fs.writeJournalSuper(j.First, seq); err != nil {
 		return err
 	}
-	if err := fs.dev.Sync(); err != nil {
+	if err := fs.Dev().Sync(); err != nil {
 		return err
 	}
 	// Barrier 3: every block home (the superblock keeps needs_recovery).
@@ -221,11 +219,11 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 				return err
 			}
 		}
-		if err := fs.writeBlock(c.Block, data); err != nil {
+		if err := fs.WriteBlock(c.Block, data); err != nil {
 			return err
 		}
 	}
-	if err := fs.dev.Sync(); err != nil {
+	if err := fs.Dev().Sync(); err != nil {
 		return err
 	}
 	// Barrier 4: the journal is empty. Only then, barrier 5, needs_recovery
@@ -234,13 +232,13 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	if err := fs.writeJournalSuper(0, seq+1); err != nil {
 		return err
 	}
-	if err := fs.dev.Sync(); err != nil {
+	if err := fs.Dev().Sync(); err != nil {
 		return err
 	}
 	if err := fs.clearRecoverFlag(p); err != nil {
 		return err
 	}
-	return fs.dev.Sync()
+	return fs.Dev().Sync()
 }
 
 // writeLog writes the transaction's journal blocks. No barrier is needed
@@ -248,11 +246,11 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 // until the journal superblock is written after the next flush.
 func (fs *FS) writeLog(writes []journal.JournalWrite) error {
 	for _, w := range writes {
-		blk, err := fs.jrnl.Map(w.JBlock)
+		blk, err := fs.JournalFile().Map(w.JBlock)
 		if err != nil {
 			return err
 		}
-		if err := fs.writeBlock(blk, w.Data); err != nil {
+		if err := fs.WriteBlock(blk, w.Data); err != nil {
 			return err
 		}
 	}
@@ -262,26 +260,17 @@ func (fs *FS) writeLog(writes []journal.JournalWrite) error {
 // writeJournalSuper writes the journal superblock (s_start, s_sequence);
 // the caller flushes.
 func (fs *FS) writeJournalSuper(start uint64, seq uint32) error {
-	b, err := fs.jrnl.SuperblockBytes(start, seq)
+	b, err := fs.JournalFile().SuperblockBytes(start, seq)
 	if err != nil {
 		return err
 	}
-	return fs.writeBlock(fs.jrnl.SuperblockFSBlock(), b)
-}
-
-func (fs *FS) writeBlock(n uint64, data []byte) error {
-	if uint32(len(data)) != fs.bs {
-		return fmt.Errorf("%w: writing %d bytes to block %d", ErrInternal, len(data), n)
-	}
-	delete(fs.cache, n)
-	_, err := fs.dev.WriteAt(data, int64(n)*int64(fs.bs))
-	return err
+	return fs.WriteBlock(fs.JournalFile().SuperblockFSBlock(), b)
 }
 
 // setRecoverFlag sets needs_recovery in the superblock on the device; the
 // caller flushes.
 func (fs *FS) setRecoverFlag() error {
-	return fs.writeSuper(fs.readDevBlock, true)
+	return fs.writeSuper(fs.ReadDeviceBlock, true)
 }
 
 // clearRecoverFlag writes the plan's final superblock block with
@@ -296,10 +285,10 @@ func (fs *FS) clearRecoverOnDisk() error {
 	if !fs.Journal.NeedsRecovery {
 		return nil
 	}
-	if err := fs.writeSuper(fs.readDevBlock, false); err != nil {
+	if err := fs.writeSuper(fs.ReadDeviceBlock, false); err != nil {
 		return err
 	}
-	return fs.dev.Sync()
+	return fs.Dev().Sync()
 }
 
 // writeSuper reads the superblock's block with read, sets or clears
@@ -314,7 +303,7 @@ func (fs *FS) writeSuper(read func(uint64) ([]byte, error), set bool) error {
 	if err != nil {
 		return err
 	}
-	return fs.writeBlock(blk, nb)
+	return fs.WriteBlock(blk, nb)
 }
 
 // withRecover returns a copy of the block holding the superblock at off

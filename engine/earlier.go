@@ -21,7 +21,7 @@ func (fs *FS) EarlierRelinks(into string) []uint32 {
 	if err != nil || dirIno == 0 {
 		return nil
 	}
-	d, err := p.openDir(dirIno)
+	d, err := p.OpenDir(dirIno)
 	if err != nil {
 		return nil
 	}

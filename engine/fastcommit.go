@@ -2,10 +2,8 @@ package engine
 
 import (
 	"fmt"
-	"maps"
-	"slices"
-	"time"
 
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -38,13 +36,13 @@ import (
 
 // applyFastCommits replays fast-commit records (newer than the last full
 // commit) on top of the journal overlay and stores the resulting blocks in
-// fs.fc, so that every later read sees the filesystem as the replay leaves
+// the fast-commit layer, so that every later read sees the filesystem as the replay leaves
 // it. On error fs is left exactly as it was.
 func (fs *FS) applyFastCommits(tags []journal.FCTag) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	r, err := newFCReplay(fs, tags)
+	r, err := newFCReplay(fs.Below(ext4fs.LayerFastCommit), tags)
 	if err != nil {
 		return err
 	}
@@ -55,28 +53,17 @@ func (fs *FS) applyFastCommits(tags []journal.FCTag) error {
 	if err != nil {
 		return err
 	}
-	fc := map[uint64][]byte{}
+	fc := ext4fs.BlockSet{}
 	for _, c := range changes {
 		fc[c.Block] = c.New
 	}
-	fs.fc = fc
-	fs.gds = map[uint64]*super.GroupDesc{}
-	if err := fs.reloadSuper(); err != nil {
-		fs.fc = nil
-		fs.gds = map[uint64]*super.GroupDesc{}
-		return err
-	}
-	return nil
+	return fs.SetFastCommit(fc)
 }
-
-// FastCommitBlocks lists the blocks the fast-commit replay changed (block
-// order); Commit writes them home together with the journal replay.
-func (fs *FS) FastCommitBlocks() []uint64 { return slices.Sorted(maps.Keys(fs.fc)) }
 
 // fcReplay is the state of one replay.
 type fcReplay struct {
-	fs   *FS
-	p    *Plan
+	fs   *ext4fs.FS // the filesystem before the replay (the view under the fast-commit layer)
+	p    *ext4fs.Tx // the replay's changes, on fs
 	tags []journal.FCTag
 
 	// Inodes whose block map the replay touched (ranges or INODE), in first
@@ -102,7 +89,7 @@ type interval struct {
 	ino        uint32
 }
 
-func newFCReplay(fs *FS, tags []journal.FCTag) (*fcReplay, error) {
+func newFCReplay(fs *ext4fs.FS, tags []journal.FCTag) (*fcReplay, error) {
 	sb := fs.SB
 	switch {
 	case sb.HasRoCompat(super.RoCompatBigalloc):
@@ -113,7 +100,7 @@ func newFCReplay(fs *FS, tags []journal.FCTag) (*fcReplay, error) {
 	if err := sb.CheckWrite(); err != nil {
 		return nil, err
 	}
-	r := &fcReplay{fs: fs, p: NewPlan(fs, time.Now()), tags: tags, orig: map[uint32][]interval{},
+	r := &fcReplay{fs: fs, p: ext4fs.NewTx(fs), tags: tags, orig: map[uint32][]interval{},
 		reserved: map[uint64]bool{}, origBitmaps: map[uint64][]byte{}}
 	if err := r.prescan(); err != nil {
 		return nil, err
@@ -197,7 +184,7 @@ func (r *fcReplay) run() error {
 	if err := r.setBitmapsAndCounters(); err != nil {
 		return fmt.Errorf("fast-commit replay, final bitmap update: %w", err)
 	}
-	return r.p.finish("free counts after the fast-commit replay")
+	return r.p.Finish("free counts after the fast-commit replay")
 }
 
 // touch records inode ino as modified, remembering its block map as it was
@@ -218,7 +205,7 @@ func (r *fcReplay) touch(ino uint32) error {
 // origMap is the block map (data and tree blocks) of inode ino before the
 // replay, read without the plan; empty for an inode not in use.
 func (r *fcReplay) origMap(ino uint32) ([]interval, error) {
-	used, err := r.inodeInUse(ino, false)
+	used, err := r.inodeInUse(r.fs, ino)
 	if err != nil || !used {
 		return nil, err
 	}

@@ -2,131 +2,24 @@ package engine
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 
 	"github.com/ext4relink/ext4relink/bitmap"
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/super"
 )
 
 // Bitmaps and counters of the fast-commit replay.
 
-// readFunc reads through the plan (plan true) or the filesystem as it was
-// before the replay.
-func (r *fcReplay) reader(plan bool) func(uint64) ([]byte, error) {
-	if plan {
-		return r.p.Read
-	}
-	return r.fs.ReadBlock
-}
-
-func (r *fcReplay) groupDesc(g uint64, plan bool) (*super.GroupDesc, error) {
-	if plan {
-		return r.p.GroupDesc(g)
-	}
-	return r.fs.GroupDesc(g)
-}
-
-// inodeBitmap returns group g's inode bitmap, verified, or the all-free
-// bitmap ext4_read_inode_bitmap makes for an INODE_UNINIT group.
-func (r *fcReplay) inodeBitmap(g uint64, gd *super.GroupDesc, plan bool) ([]byte, error) {
-	return readInodeBitmap(r.fs.SB, g, gd, r.reader(plan))
-}
-
-// inodeInUse reports whether inode ino is marked in use.
-func (r *fcReplay) inodeInUse(ino uint32, plan bool) (bool, error) {
+// inodeInUse reports whether inode ino is marked in use, read through view:
+// the transaction (r.p) or the filesystem before the replay (r.fs).
+func (r *fcReplay) inodeInUse(view ext4fs.Reader, ino uint32) (bool, error) {
 	if ino == 0 || ino > r.fs.SB.InodesCount {
 		return false, fcCorrupt("inode %d is out of range (1..%d)", ino, r.fs.SB.InodesCount)
 	}
-	g, idx := r.fs.SB.GroupOfInode(ino)
-	gd, err := r.groupDesc(g, plan)
-	if err != nil {
-		return false, err
-	}
-	bm, err := r.inodeBitmap(g, gd, plan)
-	if err != nil {
-		return false, err
-	}
-	return bitmap.Test(bm, uint64(idx)), nil
-}
-
-// baseMetaBlocks is ext4_num_base_meta_clusters without bigalloc: the
-// superblock copy, group descriptor blocks and reserved GDT blocks at the
-// start of group g.
-func baseMetaBlocks(sb *super.Superblock, g uint64) uint64 {
-	hasSuper := sb.GroupHasSuper(g)
-	dpb := sb.DescPerBlock()
-	metaBG := sb.HasIncompat(super.IncompatMetaBG)
-	var n uint64
-	if hasSuper {
-		n = 1
-	}
-	if !metaBG || g < uint64(sb.FirstMetaBg)*dpb {
-		if hasSuper {
-			if metaBG {
-				n += uint64(sb.FirstMetaBg)
-			} else {
-				n += (sb.GroupCount() + dpb - 1) / dpb
-			}
-			n += uint64(sb.ReservedGdtBlocks)
-		}
-		return n
-	}
-	first := g / dpb * dpb
-	if g == first || g == first+1 || g == first+dpb-1 {
-		n++
-	}
-	return n
-}
-
-// initBlockBitmap is ext4_init_block_bitmap: the bitmap of a BLOCK_UNINIT
-// group, with the group's own metadata and the bits past its end set. It
-// refuses when the result disagrees with the descriptor's free count.
-func (r *fcReplay) initBlockBitmap(g uint64, gd *super.GroupDesc) ([]byte, error) {
-	sb := r.fs.SB
-	bm := make([]byte, r.fs.bs)
-	first, n := sb.GroupFirstBlock(g), sb.BlocksInGroup(g)
-	for i := range min(baseMetaBlocks(sb, g), n) {
-		bitmap.Set(bm, i)
-	}
-	itb := sb.InodeTableBlocks()
-	for _, iv := range []interval{{gd.BlockBitmap(), gd.BlockBitmap() + 1, 0}, {gd.InodeBitmap(), gd.InodeBitmap() + 1, 0},
-		{gd.InodeTable(), gd.InodeTable() + itb, 0}} {
-		for b := iv.start; b < iv.end; b++ {
-			if b >= first && b < first+n {
-				bitmap.Set(bm, b-first)
-			}
-		}
-	}
-	for i := n; i < uint64(r.fs.bs)*8; i++ {
-		bitmap.Set(bm, i)
-	}
-	if free := bitmap.CountZero(bm, n); free != uint64(gd.FreeBlocksCount()) {
-		return nil, super.Errorf(super.ErrCorrupt, fmt.Sprintf("group descriptor %d", g), super.NoBlock, -1,
-			"BLOCK_UNINIT, but its initialised bitmap would have %d free blocks and the descriptor says %d", free, gd.FreeBlocksCount())
-	}
-	return bm, nil
-}
-
-// blockBitmap returns group g's block bitmap, verified, or initialised for
-// a BLOCK_UNINIT group (uninit true).
-func (r *fcReplay) blockBitmap(g uint64, gd *super.GroupDesc, plan bool) (bm []byte, uninit bool, err error) {
-	if r.fs.SB.BlockUninit(gd) {
-		bm, err = r.initBlockBitmap(g, gd)
-		return bm, true, err
-	}
-	b, err := r.reader(plan)(gd.BlockBitmap())
-	if err != nil {
-		return nil, false, err
-	}
-	bm = slices.Clone(b)
-	if !bitmap.VerifyBlockBitmap(r.fs.SB, gd, bm) {
-		return nil, false, super.Errorf(super.ErrChecksum, fmt.Sprintf("block bitmap of group %d", g), gd.BlockBitmap(), -1,
-			"checksum does not match the group descriptor's (%#x)", gd.BlockBitmapCsum())
-	}
-	return bm, false, nil
+	return ext4fs.InodeInUse(view, r.fs.SB, ino)
 }
 
 // origBlockInUse reports whether block b was marked in use before the replay.
@@ -134,66 +27,13 @@ func (r *fcReplay) origBlockInUse(b uint64) (bool, error) {
 	g, idx := r.fs.SB.GroupOfBlock(b)
 	bm, ok := r.origBitmaps[g]
 	if !ok {
-		gd, err := r.fs.GroupDesc(g)
-		if err != nil {
-			return false, err
-		}
-		if bm, _, err = r.blockBitmap(g, gd, false); err != nil {
+		var err error
+		if bm, _, err = ext4fs.ReadBlockBitmap(r.fs, r.fs.SB, g); err != nil {
 			return false, err
 		}
 		r.origBitmaps[g] = bm
 	}
 	return bitmap.Test(bm, idx), nil
-}
-
-// initBlockGroup clears BLOCK_UNINIT of group g in the plan, writing the
-// initialised bitmap (ext4_mark_inode_used does this for the group of an
-// inode it marks in use).
-func (r *fcReplay) initBlockGroup(g uint64) error {
-	gd, err := r.p.GroupDesc(g)
-	if err != nil {
-		return err
-	}
-	if !r.fs.SB.HasGroupCsum() || gd.Flags&super.BgBlockUninit == 0 {
-		return nil
-	}
-	bm, err := r.initBlockBitmap(g, gd)
-	if err != nil {
-		return err
-	}
-	gd.Flags &^= super.BgBlockUninit
-	bitmap.SetBlockBitmapChecksum(r.p.SB, gd, bm)
-	r.p.Write(gd.BlockBitmap(), bm, fmt.Sprintf("block bitmap of group %d: initialised (was BLOCK_UNINIT)", g))
-	return r.p.putGroupDesc(g, gd, "BLOCK_UNINIT cleared")
-}
-
-// markInodeUsed is ext4_mark_inode_used: initialise the group's block
-// bitmap if it was uninitialised, then bitmap.AllocInode does the rest.
-func (r *fcReplay) markInodeUsed(ino uint32, isDir bool) error {
-	sb := r.p.SB
-	g, idx := sb.GroupOfInode(ino)
-	gd, err := r.p.GroupDesc(g)
-	if err != nil {
-		return err
-	}
-	bm, err := r.inodeBitmap(g, gd, true)
-	if err != nil {
-		return err
-	}
-	if bitmap.Test(bm, uint64(idx)) {
-		return nil
-	}
-	if err := r.initBlockGroup(g); err != nil {
-		return err
-	}
-	if gd, err = r.p.GroupDesc(g); err != nil {
-		return err
-	}
-	if err := bitmap.AllocInode(sb, g, gd, bm, idx, isDir); err != nil {
-		return err
-	}
-	r.p.Write(gd.InodeBitmap(), bm, fmt.Sprintf("inode bitmap of group %d: inode %d marked in use", g, ino))
-	return r.p.putGroupDesc(g, gd, fmt.Sprintf("inode %d in use", ino))
 }
 
 // mapIntervals turns a block map into intervals owned by ino.
@@ -273,20 +113,16 @@ func (r *fcReplay) setBitmapsAndCounters() error {
 			}
 		}
 	}
-	groups := map[uint64]*fcGroup{}
-	for _, b := range clear {
-		if err := r.setBlockBit(groups, b, false); err != nil {
-			return err
-		}
+	if err := r.p.MarkBlocks(clear, false, "blocks the fast-commit replay released"); err != nil {
+		return err
 	}
+	var set []uint64
 	for _, iv := range usedM {
 		for b := iv.start; b < iv.end; b++ {
-			if err := r.setBlockBit(groups, b, true); err != nil {
-				return err
-			}
+			set = append(set, b)
 		}
 	}
-	return r.flushGroups(groups)
+	return r.p.MarkBlocks(set, true, "blocks of the fast-commit replay")
 }
 
 // checkNewlyClaimed checks the blocks the touched inodes map now and did
@@ -329,17 +165,15 @@ func (r *fcReplay) checkNewlyClaimed(used []interval) error {
 // descriptor copies, reserved GDT blocks, bitmaps, inode tables).
 func (r *fcReplay) checkNotMetadata(blocks []uint64) error {
 	sb := r.fs.SB
-	itb := sb.InodeTableBlocks()
 	var meta []interval
 	for g := range sb.GroupCount() {
 		gd, err := r.fs.GroupDesc(g)
 		if err != nil {
 			return err
 		}
-		first := sb.GroupFirstBlock(g)
-		meta = append(meta, interval{first, first + baseMetaBlocks(sb, g), 0},
-			interval{gd.BlockBitmap(), gd.BlockBitmap() + 1, 0}, interval{gd.InodeBitmap(), gd.InodeBitmap() + 1, 0},
-			interval{gd.InodeTable(), gd.InodeTable() + itb, 0})
+		for _, iv := range ext4fs.GroupMetadata(sb, g, gd) {
+			meta = append(meta, interval{iv[0], iv[1], 0})
+		}
 	}
 	meta = merged(meta)
 	for _, b := range blocks {
@@ -356,7 +190,7 @@ func (r *fcReplay) checkNotMetadata(blocks []uint64) error {
 func (r *fcReplay) checkUnowned(blocks []uint64) error {
 	sb := r.fs.SB
 	isz := sb.InodeSizeBytes()
-	perBlock := r.fs.bs / isz
+	perBlock := r.fs.BlockSize() / isz
 	ivs := make([]interval, len(blocks))
 	for i, b := range blocks {
 		ivs[i] = interval{b, b + 1, 0}
@@ -371,7 +205,7 @@ func (r *fcReplay) checkUnowned(blocks []uint64) error {
 		if sb.InodeUninit(gd) {
 			continue
 		}
-		bm, err := r.inodeBitmap(g, gd, false)
+		bm, err := ext4fs.ReadInodeBitmap(sb, g, gd, r.fs.ReadBlock)
 		if err != nil {
 			return err
 		}
@@ -445,76 +279,4 @@ func inodeOwns(fsi inode.FS, ino uint32, raw []byte, read inode.ReadFunc, hit fu
 		}
 	}
 	return false, nil
-}
-
-// fcGroup is one group's block bitmap being changed by the final pass.
-type fcGroup struct {
-	gd     *super.GroupDesc
-	bm     []byte
-	uninit bool
-	dirty  bool
-	delta  int64 // change of the free count
-}
-
-func (r *fcReplay) setBlockBit(groups map[uint64]*fcGroup, b uint64, inUse bool) error {
-	sb := r.p.SB
-	if b < uint64(sb.FirstDataBlock) || b >= sb.BlocksCount() {
-		return fcCorrupt("block %d is outside the filesystem", b)
-	}
-	g, idx := sb.GroupOfBlock(b)
-	st, ok := groups[g]
-	if !ok {
-		gd, err := r.p.GroupDesc(g)
-		if err != nil {
-			return err
-		}
-		bm, uninit, err := r.blockBitmap(g, gd, true)
-		if err != nil {
-			return err
-		}
-		st = &fcGroup{gd: gd, bm: bm, uninit: uninit}
-		groups[g] = st
-	}
-	if bitmap.Test(st.bm, idx) == inUse {
-		return nil
-	}
-	st.dirty = true
-	if inUse {
-		bitmap.Set(st.bm, idx)
-		st.delta--
-	} else {
-		bitmap.Clear(st.bm, idx)
-		st.delta++
-	}
-	return nil
-}
-
-func (r *fcReplay) flushGroups(groups map[uint64]*fcGroup) error {
-	sb := r.p.SB
-	var total int64
-	for _, g := range slices.Sorted(maps.Keys(groups)) {
-		st := groups[g]
-		if !st.dirty && !st.uninit {
-			continue
-		}
-		free := int64(st.gd.FreeBlocksCount()) + st.delta
-		if free < 0 || free > int64(sb.ClustersPerGroupN()) {
-			return super.Errorf(super.ErrCorrupt, fmt.Sprintf("group descriptor %d", g), super.NoBlock, -1,
-				"free block count %d would become %d", st.gd.FreeBlocksCount(), free)
-		}
-		st.gd.SetFreeBlocksCount(uint32(free))
-		st.gd.Flags &^= super.BgBlockUninit
-		bitmap.SetBlockBitmapChecksum(sb, st.gd, st.bm)
-		r.p.Write(st.gd.BlockBitmap(), st.bm, fmt.Sprintf("block bitmap of group %d: blocks of the fast-commit replay", g))
-		if err := r.p.putGroupDesc(g, st.gd, "free block count and bitmap checksum after the fast-commit replay"); err != nil {
-			return err
-		}
-		total += st.delta
-	}
-	free := int64(sb.FreeBlocksCount()) + total
-	if free < 0 {
-		free = 0
-	}
-	sb.SetFreeBlocksCount(uint64(free))
-	return nil
 }

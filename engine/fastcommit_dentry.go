@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ext4relink/ext4relink/dirent"
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
@@ -28,7 +29,7 @@ func (r *fcReplay) dentryTarget(t journal.FCTag) (*inode.Inode, error) {
 	if err := dirent.CheckName(t.Name); err != nil {
 		return nil, err
 	}
-	used, err := r.inodeInUse(t.Ino, true)
+	used, err := r.inodeInUse(r.p, t.Ino)
 	if err != nil {
 		return nil, err
 	}
@@ -50,8 +51,8 @@ func (r *fcReplay) dentryTarget(t journal.FCTag) (*inode.Inode, error) {
 	return in, nil
 }
 
-func (r *fcReplay) parentDir(ino uint32) (*dir, error) {
-	d, err := r.p.openDir(ino)
+func (r *fcReplay) parentDir(ino uint32) (*ext4fs.Dir, error) {
+	d, err := r.p.OpenDir(ino)
 	if err != nil {
 		return nil, fmt.Errorf("parent directory %d: %w", ino, err)
 	}
@@ -73,7 +74,7 @@ func (r *fcReplay) link(t journal.FCTag) error {
 	if err != nil {
 		return err
 	}
-	cur, found, err := r.p.lookup(d, t.Name)
+	cur, found, err := r.p.Lookup(d, t.Name)
 	if err != nil {
 		return err
 	}
@@ -85,67 +86,67 @@ func (r *fcReplay) link(t journal.FCTag) error {
 	}
 	e := dirent.NewEntry{Name: t.Name, Inode: t.Ino, FileType: target.FileType()}
 	switch {
-	case d.in.HasInlineData():
+	case d.In.HasInlineData():
 		return r.addInlineNoGrow(d, e)
-	case d.indexed(r.p.SB):
+	case d.Indexed(r.p.SB):
 		return r.addIndexedNoGrow(d, e)
 	}
 	return r.addLinearNoGrow(d, e)
 }
 
-func noRoom(d *dir) error {
-	return fcUnsupported("directory %d has no room for the entry and would have to grow; the kernel's replay would lose the new block's entries", d.ino)
+func noRoom(d *ext4fs.Dir) error {
+	return fcUnsupported("directory %d has no room for the entry and would have to grow; the kernel's replay would lose the new block's entries", d.Ino)
 }
 
-func (r *fcReplay) addLinearNoGrow(d *dir, e dirent.NewEntry) error {
-	read := r.p.dirReader(d)
-	for lblk := range d.nblocks(r.fs.bs) {
+func (r *fcReplay) addLinearNoGrow(d *ext4fs.Dir, e dirent.NewEntry) error {
+	read := r.p.DirReader(d)
+	for lblk := range d.NBlocks(r.fs.BlockSize()) {
 		b, err := read(lblk)
 		if err != nil {
 			return err
 		}
-		phys, _ := d.phys(lblk)
-		nb, err := dirent.AddEntry(b, e, d.params)
+		phys, _ := d.Phys(lblk)
+		nb, err := dirent.AddEntry(b, e, d.Params)
 		if errors.Is(err, dirent.ErrNoSpace) {
 			continue
 		}
 		if err != nil {
 			return dirent.AtBlock(err, phys)
 		}
-		r.p.Write(phys, nb, fmt.Sprintf("directory %d block %d: entry %q -> inode %d (fast-commit replay)", d.ino, lblk, e.Name, e.Inode))
+		r.p.Write(phys, nb, fmt.Sprintf("directory %d block %d: entry %q -> inode %d (fast-commit replay)", d.Ino, lblk, e.Name, e.Inode))
 		return nil
 	}
 	return noRoom(d)
 }
 
-func (r *fcReplay) addIndexedNoGrow(d *dir, e dirent.NewEntry) error {
-	need, err := dirent.HtreeBlocksNeeded(d.params, e, r.p.dirReader(d))
+func (r *fcReplay) addIndexedNoGrow(d *ext4fs.Dir, e dirent.NewEntry) error {
+	need, err := dirent.HtreeBlocksNeeded(d.Params, e, r.p.DirReader(d))
 	if err != nil {
 		return err
 	}
 	if need > 0 {
 		return noRoom(d)
 	}
-	res, err := dirent.HtreeAdd(d.params, e, r.p.dirReader(d), nil)
+	res, err := dirent.HtreeAdd(d.Params, e, r.p.DirReader(d), nil)
 	if err != nil {
 		return err
 	}
 	for _, c := range res.Changes {
-		phys, err := d.phys(c.Lblk)
+		phys, err := d.Phys(c.Lblk)
 		if err != nil {
 			return err
 		}
-		r.p.Write(phys, c.Data, fmt.Sprintf("directory %d htree block %d: entry %q -> inode %d (fast-commit replay)", d.ino, c.Lblk, e.Name, e.Inode))
+		r.p.Write(phys, c.Data, fmt.Sprintf("directory %d htree block %d: entry %q -> inode %d (fast-commit replay)", d.Ino, c.Lblk, e.Name, e.Inode))
 	}
 	return nil
 }
 
-func (r *fcReplay) addInlineNoGrow(d *dir, e dirent.NewEntry) error {
-	ib, xa, err := d.inlineRegions()
+func (r *fcReplay) addInlineNoGrow(d *ext4fs.Dir, e dirent.NewEntry) error {
+	ib, xa, err := d.InlineRegions()
 	if err != nil {
 		return err
 	}
-	nib, nxa, err := dirent.InlineAdd(ib, xa, e, d.params)
+	nib, nxa, err := dirent.InlineAdd(ib, xa, e, d.Params)
 	if errors.Is(err, dirent.ErrNoSpace) {
 		return noRoom(d)
 	}
@@ -155,11 +156,11 @@ func (r *fcReplay) addInlineNoGrow(d *dir, e dirent.NewEntry) error {
 	return r.putInlineDir(d, nib, nxa, fmt.Sprintf("inline directory: entry %q -> inode %d (fast-commit replay)", e.Name, e.Inode))
 }
 
-func (r *fcReplay) putInlineDir(d *dir, ib, xa []byte, note string) error {
-	if err := inode.SetInlineData(d.in, d.ino, append(bytes.Clone(ib), xa...)); err != nil {
+func (r *fcReplay) putInlineDir(d *ext4fs.Dir, ib, xa []byte, note string) error {
+	if err := inode.SetInlineData(d.In, d.Ino, append(bytes.Clone(ib), xa...)); err != nil {
 		return err
 	}
-	return r.p.PutInode(d.ino, d.in, note)
+	return r.p.PutInode(d.Ino, d.In, note)
 }
 
 // unlink replays UNLINK: the entry is removed when it names the inode, and
@@ -173,19 +174,19 @@ func (r *fcReplay) unlink(t journal.FCTag) error {
 	if err != nil {
 		return err
 	}
-	if d.in.HasInlineData() {
+	if d.In.HasInlineData() {
 		return r.unlinkInline(d, t)
 	}
-	read := r.p.dirReader(d)
+	read := r.p.DirReader(d)
 	lblks := []uint32{}
-	if d.indexed(r.p.SB) {
-		lblk, _, found, err := dirent.FindIndexed(d.params, t.Name, read)
+	if d.Indexed(r.p.SB) {
+		lblk, _, found, err := dirent.FindIndexed(d.Params, t.Name, read)
 		if err != nil || !found {
 			return err
 		}
 		lblks = append(lblks, lblk)
 	} else {
-		for lblk := range d.nblocks(r.fs.bs) {
+		for lblk := range d.NBlocks(r.fs.BlockSize()) {
 			lblks = append(lblks, lblk)
 		}
 	}
@@ -194,49 +195,49 @@ func (r *fcReplay) unlink(t journal.FCTag) error {
 		if err != nil {
 			return err
 		}
-		phys, _ := d.phys(lblk)
-		if err := dirent.ValidateLeaf(b, d.params); err != nil {
+		phys, _ := d.Phys(lblk)
+		if err := dirent.ValidateLeaf(b, d.Params); err != nil {
 			return dirent.AtBlock(err, phys)
 		}
-		space, err := dirent.LeafSpace(b, d.params)
+		space, err := dirent.LeafSpace(b, d.Params)
 		if err != nil {
 			return dirent.AtBlock(err, phys)
 		}
-		found, err := removeEntry(space, t.Name, t.Ino, t.Parent, d.params)
+		found, err := removeEntry(space, t.Name, t.Ino, t.Parent, d.Params)
 		if err != nil || !found {
 			if err != nil {
 				return dirent.AtBlock(err, phys)
 			}
 			continue
 		}
-		if err := dirent.SetLeafChecksum(b, d.params); err != nil {
+		if err := dirent.SetLeafChecksum(b, d.Params); err != nil {
 			return err
 		}
-		if err := dirent.ValidateLeaf(b, d.params); err != nil {
+		if err := dirent.ValidateLeaf(b, d.Params); err != nil {
 			return fmt.Errorf("%w: removing %q left an invalid block: %v", ErrInternal, t.Name, err)
 		}
-		r.p.Write(phys, b, fmt.Sprintf("directory %d block %d: entry %q removed (fast-commit replay)", d.ino, lblk, t.Name))
+		r.p.Write(phys, b, fmt.Sprintf("directory %d block %d: entry %q removed (fast-commit replay)", d.Ino, lblk, t.Name))
 		return nil
 	}
 	return nil
 }
 
-func (r *fcReplay) unlinkInline(d *dir, t journal.FCTag) error {
-	ib, xa, err := d.inlineRegions()
+func (r *fcReplay) unlinkInline(d *ext4fs.Dir, t journal.FCTag) error {
+	ib, xa, err := d.InlineRegions()
 	if err != nil {
 		return err
 	}
-	if err := dirent.CheckInline(ib, xa, d.params); err != nil {
+	if err := dirent.CheckInline(ib, xa, d.Params); err != nil {
 		return err
 	}
 	ib, xa = bytes.Clone(ib), bytes.Clone(xa)
 	for _, space := range [][]byte{ib[dirent.InlineDotDotSize:], xa} {
-		found, err := removeEntry(space, t.Name, t.Ino, t.Parent, d.params)
+		found, err := removeEntry(space, t.Name, t.Ino, t.Parent, d.Params)
 		if err != nil {
 			return err
 		}
 		if found {
-			if err := dirent.CheckInline(ib, xa, d.params); err != nil {
+			if err := dirent.CheckInline(ib, xa, d.Params); err != nil {
 				return fmt.Errorf("%w: removing %q left an invalid inline directory: %v", ErrInternal, t.Name, err)
 			}
 			return r.putInlineDir(d, ib, xa, fmt.Sprintf("inline directory: entry %q removed (fast-commit replay)", t.Name))

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/ext4relink/ext4relink/bitmap"
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/journal"
-	"github.com/ext4relink/ext4relink/super"
 )
 
 // ADD_RANGE and DEL_RANGE: the extent list of the inode is edited (e2fsck's
@@ -35,7 +34,7 @@ func (r *fcReplay) rangeInode(ino uint32) (*inode.Inode, error) {
 	if ino < r.p.SB.FirstInode() && ino != RootIno || ino > r.p.SB.InodesCount {
 		return nil, fcCorrupt("inode %d is out of range or reserved", ino)
 	}
-	used, err := r.inodeInUse(ino, true)
+	used, err := r.inodeInUse(r.p, ino)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +202,7 @@ func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMe
 	for k, e := range list {
 		spans[k] = inode.ExtentSpan{Logical: uint32(e.lblk), Len: uint16(e.n), Physical: e.pblk, Unwritten: e.unwritten}
 	}
-	tree, err := inode.BuildExtentTree(spans, r.fs.bs)
+	tree, err := inode.BuildExtentTree(spans, r.fs.BlockSize())
 	if errors.Is(err, inode.ErrTreeTooDeep) {
 		return fcUnsupported("inode %d: the extent tree would be deeper than %d levels", ino, inode.MaxExtentDepth)
 	}
@@ -219,7 +218,7 @@ func (r *fcReplay) buildTree(ino uint32, in *inode.Inode, list []fcExtent, oldMe
 		return err
 	}
 	mp := r.fs.InodeFS().Params(ino, in)
-	root, nodes := tree.Encode(blocks, r.fs.bs, oldRoot.Header.Generation, mp.Csum, mp.Seed)
+	root, nodes := tree.Encode(blocks, r.fs.BlockSize(), oldRoot.Header.Generation, mp.Csum, mp.Seed)
 	for k, b := range nodes {
 		r.p.Write(blocks[k], b, fmt.Sprintf("extent tree of inode %d (fast-commit replay)", ino))
 	}
@@ -257,6 +256,9 @@ func (r *fcReplay) treeBlocks(ino uint32, n int, oldMeta []uint64, goal uint64) 
 	for _, b := range reuse {
 		delete(r.reserved, b) // taken by this replay and no longer needed
 	}
+	if err := r.p.MarkBlocks(reuse, false, "extent tree blocks the fast-commit replay no longer needs"); err != nil {
+		return nil, err
+	}
 	return blocks, nil
 }
 
@@ -278,41 +280,24 @@ func (r *fcReplay) checkTree(ino uint32, in *inode.Inode, list []fcExtent, mp in
 	return nil
 }
 
-// chooseTreeBlock takes a block for an extent tree node: free in the block
-// bitmap, in no fast-commit range (those blocks are the replay's data) and
-// not already taken, searching from goal's group on.
+// chooseTreeBlock takes a block for an extent tree node through the
+// allocator: free in the block bitmap, in no fast-commit range (those
+// blocks are the replay's data), searching goal's group from its start,
+// then the following groups (BLOCK_UNINIT ones initialised).
 func (r *fcReplay) chooseTreeBlock(goal uint64) (uint64, error) {
 	sb := r.p.SB
 	if goal < uint64(sb.FirstDataBlock) || goal >= sb.BlocksCount() {
 		goal = uint64(sb.FirstDataBlock)
 	}
+	g, _ := sb.GroupOfBlock(goal)
 	excluded := merged(r.excluded)
-	start, _ := sb.GroupOfBlock(goal)
-	n := sb.GroupCount()
-	for i := range n {
-		g := (start + i) % n
-		gd, err := r.p.GroupDesc(g)
-		if err != nil {
-			return 0, err
-		}
-		if gd.FreeBlocksCount() == 0 {
-			continue
-		}
-		bm, _, err := r.blockBitmap(g, gd, true)
-		if err != nil {
-			return 0, err
-		}
-		first := sb.GroupFirstBlock(g)
-		for idx := range sb.BlocksInGroup(g) {
-			b := first + idx
-			if bitmap.Test(bm, idx) || r.reserved[b] || covered(excluded, b) {
-				continue
-			}
-			r.reserved[b] = true
-			return b, nil
-		}
+	b, err := r.p.AllocBlockFor(ext4fs.AllocRequest{Goal: sb.GroupFirstBlock(g), Why: "an extent tree node", InitUninit: true,
+		Avoid: func(b uint64) bool { return covered(excluded, b) }})
+	if err != nil {
+		return 0, err
 	}
-	return 0, super.Errorf(super.ErrUnsupported, "block allocation", super.NoBlock, -1, "no free block for an extent tree node: the filesystem is full")
+	r.reserved[b] = true
+	return b, nil
 }
 
 // setIBlocks sets i_blocks from the block map as the replay recounts it
@@ -330,5 +315,5 @@ func (r *fcReplay) setIBlocks(ino uint32, in *inode.Inode) error {
 	if in.FileACL(fsi.Bit64) != 0 {
 		n++
 	}
-	return in.SetBlocks(n*uint64(r.fs.bs/512), fsi.HugeFile, r.fs.bs)
+	return in.SetBlocks(n*uint64(r.fs.BlockSize()/512), fsi.HugeFile, r.fs.BlockSize())
 }

@@ -37,7 +37,7 @@ func (r *fcReplay) inodeRecord(t journal.FCTag) error {
 	if err != nil {
 		return err
 	}
-	inUse, err := r.inodeInUse(ino, true)
+	inUse, err := r.inodeInUse(r.p, ino)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (r *fcReplay) checkLoggedSize(raw []byte) error {
 
 // homeInode returns a copy of inode ino's bytes as the replay has them.
 func (r *fcReplay) homeInode(ino uint32) ([]byte, error) {
-	loc, err := r.fs.inodeLoc(ino)
+	loc, err := r.fs.InodeLocation(ino)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (r *fcReplay) putReplayedInode(ino uint32, in, old *inode.Inode) error {
 	if err := r.p.PutInode(ino, in, "replayed from a fast-commit INODE record"); err != nil {
 		return err
 	}
-	return r.markInodeUsed(ino, in.IsDir())
+	return r.p.MarkInodeUsed(ino, in.IsDir())
 }
 
 // loggedTail returns the bytes of the inode past the logged part (the
@@ -251,7 +251,7 @@ func (r *fcReplay) checkDirSize(ino uint32, in *inode.Inode) error {
 	if err != nil {
 		return err
 	}
-	bs := uint64(r.fs.bs)
+	bs := uint64(r.fs.BlockSize())
 	if in.Size()%bs != 0 || in.Size() == 0 {
 		return fcCorrupt("directory inode %d has i_size %d, not a positive multiple of the block size", ino, in.Size())
 	}

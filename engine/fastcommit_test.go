@@ -748,7 +748,8 @@ func fcIdempotent(t *testing.T, img *fcImage) {
 	fsys, dev := fsysOp.FS, fsysOp.Dev
 	first := map[uint64][]byte{}
 	for _, b := range fsys.FastCommitBlocks() {
-		first[b] = bytes.Clone(fsys.fc[b])
+		data, _ := fsys.FastCommitBlock(b)
+		first[b] = bytes.Clone(data)
 	}
 	bookkeeping := map[uint64]bool{}
 	sbBlk, _ := fsys.SuperblockLocation()
@@ -761,10 +762,10 @@ func fcIdempotent(t *testing.T, img *fcImage) {
 		blk, _ := fsys.SB.DescLocation(g)
 		bookkeeping[blk], bookkeeping[gd.BlockBitmap()], bookkeeping[gd.InodeBitmap()] = true, true, true
 	}
-	ov := fsys.overlay.(*journal.Overlay)
+	ov := fsys.JournalOverlay()
 	for _, b := range ov.Blocks() {
 		if data, ok, _ := ov.ReadBlock(b); ok && first[b] == nil {
-			if err := fsys.writeBlock(b, data); err != nil {
+			if err := fsys.WriteBlock(b, data); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -774,7 +775,7 @@ func fcIdempotent(t *testing.T, img *fcImage) {
 		if bookkeeping[b] {
 			continue
 		}
-		if err := fsys.writeBlock(b, data); err != nil {
+		if err := fsys.WriteBlock(b, data); err != nil {
 			t.Fatal(err)
 		}
 		wrote++
@@ -873,12 +874,12 @@ func loadMemFS(t testing.TB, path string) (*FS, []byte) {
 func loadFCArea(t testing.TB, path string) *fcArea {
 	t.Helper()
 	fsys, raw := loadMemFS(t, path)
-	a := &fcArea{img: raw, tags: fsys.Log.FastCommit.Replay(), phys: map[uint64]uint64{}, bs: int(fsys.bs), blocks: map[uint64][]byte{}}
+	a := &fcArea{img: raw, tags: fsys.Log.FastCommit.Replay(), phys: map[uint64]uint64{}, bs: int(fsys.BlockSize()), blocks: map[uint64][]byte{}}
 	for _, tg := range a.tags {
 		if _, ok := a.phys[tg.Block]; ok {
 			continue
 		}
-		p, err := fsys.jrnl.Map(tg.Block)
+		p, err := fsys.JournalFile().Map(tg.Block)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -993,7 +994,7 @@ func TestFastCommitDamagedRecords(t *testing.T) {
 	if fsys.Journal.FastCommitsRefused == nil || !strings.Contains(fsys.Journal.FastCommitsRefused.Error(), "checksum") {
 		t.Fatalf("a damaged INODE record was not refused: %v", fsys.Journal.FastCommitsRefused)
 	}
-	if len(fsys.fc) != 0 {
+	if len(fsys.FastCommitBlocks()) != 0 {
 		t.Fatal("a refused replay left blocks behind")
 	}
 	t.Log(fsys.Journal.FastCommitsRefused)
@@ -1226,7 +1227,7 @@ func FuzzFastCommitReplay(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if fsys.Journal.FastCommitsRefused == nil && len(fsys.fc) > 0 {
+		if fsys.Journal.FastCommitsRefused == nil && len(fsys.FastCommitBlocks()) > 0 {
 			if _, err := fsys.Orphans(); err != nil {
 				t.Logf("replayed, orphans unreadable: %v", err)
 			}

@@ -3,163 +3,81 @@ package engine
 import (
 	"fmt"
 
-	"github.com/ext4relink/ext4relink/journal"
-
-	"github.com/ext4relink/ext4relink/super"
+	"github.com/ext4relink/ext4relink/ext4fs"
+	"github.com/ext4relink/ext4relink/internal/undo"
 )
 
-// Overlay is the replayed journal: blocks it holds override the device.
-type Overlay interface {
-	ReadBlock(fsblk uint64) (data []byte, ok bool, err error)
-}
+// FS is the filesystem the engine works on: the ext4fs read view (every
+// method of ext4fs.FS: ReadBlock, ReadInode, BlockMap, GroupDesc, SB,
+// ...) plus the engine's own operations (Orphans, PlanRelink, Commit,
+// JournalReport, ReadPath, ...).
+type FS struct{ *ext4fs.FS }
 
-// FS is a read view of an ext4 filesystem: the device seen through the
-// replayed journal. It reads only what it is asked for and caches group
-// descriptors.
-type FS struct {
-	dev     Dev
-	SB      *super.Superblock // the superblock as recovery would leave it
-	DiskSB  *super.Superblock // the superblock as it is on the device
-	bs      uint32
-	overlay Overlay
-	gds     map[uint64]*super.GroupDesc
-	// Journal state, filled by loadJournal.
-	Journal *JournalState
-	jrnl    *journal.Journal // nil without an internal journal
-	Log     *journal.Log     // the recovery scan, when recovery was needed
-	// fc holds the blocks a fast-commit replay changed, on top of the
-	// journal overlay; Commit writes them home with the replay.
-	fc map[uint64][]byte
-	// cache keeps device blocks already read (callers never modify what
-	// ReadBlock returns); writes through writeBlock drop their entry.
-	cache map[uint64][]byte
-}
+type (
+	// JournalState summarises the journal as ext4relink found it.
+	JournalState = ext4fs.JournalState
+	// InodeLoc is where an inode lives: block and byte offset in it.
+	InodeLoc = ext4fs.InodeLoc
+)
 
-// cacheLimit bounds the device block cache (entries).
-const cacheLimit = 1 << 14
+// Reserved inode numbers (EXT4_*_INO).
+const (
+	RootIno    = ext4fs.RootIno
+	JournalIno = ext4fs.JournalIno
+)
 
-// readSuper reads and validates the primary superblock from the device.
-func readSuper(dev Dev) (*super.Superblock, error) {
-	raw := make([]byte, super.Size)
-	if dev.Size() < super.Offset+super.Size {
-		return nil, super.Errorf(super.ErrCorrupt, "superblock", super.NoBlock, super.Offset,
-			"the device is only %d bytes, too small to hold an ext4 superblock", dev.Size())
-	}
-	if _, err := dev.ReadAt(raw, super.Offset); err != nil {
-		return nil, err
-	}
-	sb, err := super.Decode(raw)
+// LoadFS reads and validates the superblock, loads the journal and, when
+// recovery is needed, replays it into an in-memory overlay, then replays
+// pending fast commits on top (nothing is written). Every later read goes
+// through both.
+func LoadFS(dev Dev) (*FS, error) {
+	efs, err := ext4fs.Load(dev)
 	if err != nil {
 		return nil, err
 	}
-	if err := sb.Validate(); err != nil {
-		return nil, err
-	}
-	if need := sb.BlocksCount() * uint64(sb.BlockSize()); need > uint64(dev.Size()) {
-		return nil, super.Errorf(super.ErrCorrupt, "superblock", super.NoBlock, super.Offset,
-			"the filesystem has %d blocks (%d bytes) but the device is only %d bytes: a truncated image or the wrong partition; refusing to touch it",
-			sb.BlocksCount(), need, dev.Size())
-	}
-	return sb, nil
+	fs := &FS{efs}
+	fs.loadFastCommits()
+	return fs, nil
 }
 
-// BlockSize is the filesystem block size in bytes.
-func (fs *FS) BlockSize() uint32 { return fs.bs }
-
-// ReadBlock returns block n as recovery would leave it: from the journal
-// overlay when it holds the block, else from the device. Block numbers
-// outside the filesystem are refused.
-func (fs *FS) ReadBlock(n uint64) ([]byte, error) {
-	if n >= fs.SB.BlocksCount() {
-		return nil, super.Errorf(super.ErrCorrupt, "block reference", n, -1,
-			"block %d is beyond the end of the filesystem (%d blocks)", n, fs.SB.BlocksCount())
+// loadFastCommits replays the fast commits newer than the last full commit
+// and pushes the result as the fast-commit layer; when that fails the
+// reason is kept in Journal.FastCommitsRefused (list warns, a relink
+// refuses) and the layer stays empty.
+func (fs *FS) loadFastCommits() {
+	tags, pending := fs.PendingFastCommits()
+	if pending == nil {
+		return
 	}
-	if b, ok := fs.fc[n]; ok {
-		return b, nil
+	if err := fs.applyFastCommits(tags); err != nil {
+		fs.Journal.FastCommitsRefused = fmt.Errorf("%w; replaying them failed: %w", pending, err)
+	} else {
+		fs.Journal.FastCommits = len(tags)
 	}
-	if fs.overlay != nil {
-		b, ok, err := fs.overlay.ReadBlock(n)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			return b, nil
-		}
-	}
-	return fs.readDevBlock(n)
 }
 
-func (fs *FS) readDevBlock(n uint64) ([]byte, error) {
-	if b, ok := fs.cache[n]; ok {
-		return b, nil
-	}
-	b := make([]byte, fs.bs)
-	if _, err := fs.dev.ReadAt(b, int64(n)*int64(fs.bs)); err != nil {
-		return nil, err
-	}
-	if fs.cache == nil || len(fs.cache) >= cacheLimit {
-		fs.cache = map[uint64][]byte{}
-	}
-	fs.cache[n] = b
-	return b, nil
+// Opened is a filesystem loaded from an opened device.
+type Opened struct {
+	FS  *FS
+	Dev *Device
+	// Undo is set by OpenFSWithUndo: the undo file every write of FS goes
+	// through. The caller closes it (Close, or Discard when the run
+	// failed) before closing Dev.
+	Undo *undo.Dev
+	Use  Use // the mounts and holders found before opening
 }
 
-// GroupDesc returns group g's descriptor, verified against its checksum.
-func (fs *FS) GroupDesc(g uint64) (*super.GroupDesc, error) {
-	if gd, ok := fs.gds[g]; ok {
-		return gd, nil
-	}
-	if g >= fs.SB.GroupCount() {
-		return nil, super.Errorf(super.ErrCorrupt, "group descriptor", super.NoBlock, -1, "group %d does not exist (%d groups)", g, fs.SB.GroupCount())
-	}
-	blk, off := fs.SB.DescLocation(g)
-	b, err := fs.ReadBlock(blk)
+// OpenFS opens the device at path and loads the filesystem on it.
+func OpenFS(path string, o Options) (*Opened, error) {
+	dev, use, err := Open(path, o)
 	if err != nil {
 		return nil, err
 	}
-	gd, err := super.DecodeGroupDesc(b[off : off+fs.SB.DescSizeBytes()])
+	fs, err := LoadFS(dev)
 	if err != nil {
+		err = dev.ExplainNoFS(err)
+		dev.Close()
 		return nil, err
 	}
-	if err := fs.validateDesc(g, gd, blk, off); err != nil {
-		return nil, err
-	}
-	fs.gds[g] = gd
-	return gd, nil
-}
-
-func (fs *FS) validateDesc(g uint64, gd *super.GroupDesc, blk uint64, off uint32) error {
-	name := fmt.Sprintf("group descriptor %d", g)
-	if !gd.VerifyChecksum(fs.SB, uint32(g)) {
-		return super.Errorf(super.ErrChecksum, name, blk, int64(off), "checksum %#04x does not match (computed %#04x)", gd.Csum, gd.Checksum(fs.SB, uint32(g)))
-	}
-	n := fs.SB.BlocksCount()
-	for what, b := range map[string]uint64{"block bitmap": gd.BlockBitmap(), "inode bitmap": gd.InodeBitmap(), "inode table": gd.InodeTable()} {
-		if b < uint64(fs.SB.FirstDataBlock) || b >= n {
-			return super.Errorf(super.ErrCorrupt, name, blk, int64(off), "%s at block %d is outside the filesystem", what, b)
-		}
-	}
-	itBlocks := fs.SB.InodeTableBlocks()
-	if gd.InodeTable()+itBlocks > n {
-		return super.Errorf(super.ErrCorrupt, name, blk, int64(off), "inode table %d+%d runs past the end of the filesystem", gd.InodeTable(), itBlocks)
-	}
-	if gd.FreeInodesCount() > fs.SB.InodesPerGroup || gd.FreeBlocksCount() > fs.SB.ClustersPerGroupN() {
-		return super.Errorf(super.ErrCorrupt, name, blk, int64(off), "free counts (%d inodes, %d blocks) exceed the group size", gd.FreeInodesCount(), gd.FreeBlocksCount())
-	}
-	return nil
-}
-
-// JournalState summarises the journal as ext4relink found it.
-type JournalState struct {
-	Present       bool   // has_journal
-	External      bool   // the journal lives on another device
-	NeedsRecovery bool   // needs_recovery was set
-	Transactions  int    // committed transactions the replay applies
-	Blocks        int    // distinct filesystem blocks the replay overrides
-	StopReason    string // where and why the scan stopped
-	FastCommits   int    // fast-commit records replayed on top of the log
-	// FastCommitsRefused says why valid fast commits newer than the last
-	// full commit are pending and were NOT replayed (nil when there were
-	// none, or they were replayed): list warns, a relink refuses.
-	FastCommitsRefused error
+	return &Opened{FS: fs, Dev: dev, Use: use}, nil
 }

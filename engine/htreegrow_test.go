@@ -37,14 +37,14 @@ func TestHtreeGrowthThroughEngine(t *testing.T) {
 			if err != nil || target == 0 {
 				t.Fatalf("resolve: %d %v", target, err)
 			}
-			before, _ := (&dir{}).nblocksOf(plan, parent)
+			before, _ := dirBlocksOf(plan, parent)
 			for i := range c.links {
-				d, err := plan.openDir(parent)
+				d, err := plan.OpenDir(parent)
 				if err != nil {
 					t.Fatal(err)
 				}
 				name := []byte(fmt.Sprintf("hard-link-%05d-with-a-name-long-enough-to-fill-leaves", i))
-				if _, err := plan.addEntry(d, name, target, dirent.FtRegFile); err != nil {
+				if _, err := plan.AddEntry(d, name, target, dirent.FtRegFile, plan.Now); err != nil {
 					t.Fatalf("link %d: %v", i, err)
 				}
 			}
@@ -56,14 +56,14 @@ func TestHtreeGrowthThroughEngine(t *testing.T) {
 			if err := plan.PutInode(target, in, "links"); err != nil {
 				t.Fatal(err)
 			}
-			if err := plan.finish(); err != nil {
+			if err := plan.Finish(); err != nil {
 				t.Fatal(err)
 			}
 			if err := fs.Commit(plan); err != nil {
 				t.Fatal(err)
 			}
 			dev.Close()
-			after, grown := (&dir{}).nblocksOf(nil, parent, p)
+			after, grown := dirBlocksOf(nil, parent, p)
 			if !grown || after <= before {
 				t.Fatalf("the directory did not grow (%d -> %d blocks)", before, after)
 			}
@@ -77,9 +77,9 @@ func TestHtreeGrowthThroughEngine(t *testing.T) {
 	}
 }
 
-// nblocksOf reports a directory's size in blocks, through a plan or, after
+// dirBlocksOf reports a directory's size in blocks, through a plan or, after
 // the commit, freshly from the image at path.
-func (*dir) nblocksOf(p *Plan, ino uint32, path ...string) (uint32, bool) {
+func dirBlocksOf(p *Plan, ino uint32, path ...string) (uint32, bool) {
 	if p == nil {
 		fsOp, err := OpenFS(path[0], Options{Mode: ReadOnly})
 		if err != nil {
@@ -89,9 +89,9 @@ func (*dir) nblocksOf(p *Plan, ino uint32, path ...string) (uint32, bool) {
 		defer dev.Close()
 		p = NewPlan(fs, time.Now())
 	}
-	d, err := p.openDir(ino)
+	d, err := p.OpenDir(ino)
 	if err != nil {
 		return 0, false
 	}
-	return d.nblocks(p.fs.bs), true
+	return d.NBlocks(p.fs.BlockSize()), true
 }

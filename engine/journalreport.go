@@ -55,13 +55,13 @@ type FastCommitShort struct {
 func (fs *FS) JournalReport() (*JournalReport, error) {
 	st := fs.Journal
 	r := &JournalReport{Present: st.Present, External: st.External, NeedsRecovery: st.NeedsRecovery, Transactions: []TxnReport{}}
-	if fs.jrnl == nil {
+	if fs.JournalFile() == nil {
 		if st.External {
 			r.Note = "external journal device: not read"
 		}
 		return r, nil
 	}
-	j := fs.jrnl
+	j := fs.JournalFile()
 	r.Inode, r.Blocks, r.First, r.Start, r.Sequence = fs.SB.JournalInum, j.SB.MaxLen, j.SB.First, j.SB.Start, j.SB.Sequence
 	r.Features = journalFeatures(j)
 	l := fs.Log
@@ -75,7 +75,7 @@ func (fs *FS) JournalReport() (*JournalReport, error) {
 		}
 	}
 	fillLog(r, l)
-	if ov, ok := fs.overlay.(*journal.Overlay); ok && ov != nil {
+	if ov := fs.JournalOverlay(); ov != nil {
 		r.ReplayBlocks = ov.NumBlocks()
 		if err := ov.Verify(); err != nil {
 			r.ReplayProblem = err.Error()

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/ext4relink/ext4relink/fixtures"
-	"github.com/ext4relink/ext4relink/journal"
 )
 
 // TestJournalReportReplayProblem: a logged copy that fails its data
@@ -18,8 +17,8 @@ func TestJournalReportReplayProblem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ov, ok := op.FS.overlay.(*journal.Overlay)
-	if !ok || ov == nil || len(ov.Blocks()) == 0 {
+	ov := op.FS.JournalOverlay()
+	if ov == nil || len(ov.Blocks()) == 0 {
 		op.Dev.Close()
 		t.Fatal("the fixture has no journal replay")
 	}

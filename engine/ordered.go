@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/ext4relink/ext4relink/dirent"
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/super"
 )
 
@@ -91,7 +92,7 @@ func (p *Plan) clearStaleDtimes(into string) error {
 	if err != nil || existing == 0 {
 		return err
 	}
-	d, err := p.openDir(existing)
+	d, err := p.OpenDir(existing)
 	if err != nil {
 		return err
 	}
@@ -170,7 +171,7 @@ func (p *Plan) orderedStages() ([]map[uint64][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []map[uint64][]byte{links.blocks, entries.blocks, unlisted.blocks, p.blocks}, nil
+	return []map[uint64][]byte{links.Blocks(), entries.Blocks(), unlisted.Blocks(), p.Blocks()}, nil
 }
 
 // withOrphanState is the final plan with the orphan list's state put back:
@@ -205,11 +206,11 @@ func (p *Plan) withOrphanState(gone map[uint32]bool, all bool) (*Plan, error) {
 			return nil, err
 		}
 		for _, ob := range blocks {
-			delete(q.blocks, ob.Physical)
+			q.Drop(ob.Physical)
 		}
 	}
 	q.SB.FeatureRoCompat = q.SB.FeatureRoCompat&^super.RoCompatOrphanPresent | p.fs.SB.FeatureRoCompat&super.RoCompatOrphanPresent
-	return q, q.encodeSuper()
+	return q, q.EncodeSuper()
 }
 
 // commitOrdered writes the four steps of orderedStages, each followed by a
@@ -242,13 +243,13 @@ func (fs *FS) commitOrdered(p *Plan) error {
 			if bytes.Equal(want, cur[n]) {
 				continue
 			}
-			if err := fs.writeBlock(n, want); err != nil {
+			if err := fs.WriteBlock(n, want); err != nil {
 				return err
 			}
 			cur[n], wrote = want, true
 		}
 		if wrote {
-			if err := fs.dev.Sync(); err != nil {
+			if err := fs.Dev().Sync(); err != nil {
 				return err
 			}
 		}
@@ -257,13 +258,13 @@ func (fs *FS) commitOrdered(p *Plan) error {
 }
 
 // eachEntry calls fn for every live entry of directory d.
-func (p *Plan) eachEntry(d *dir, fn func(e dirent.Entry)) error {
-	if d.in.HasInlineData() {
-		ib, xa, err := d.inlineRegions()
+func (p *Plan) eachEntry(d *ext4fs.Dir, fn func(e dirent.Entry)) error {
+	if d.In.HasInlineData() {
+		ib, xa, err := d.InlineRegions()
 		if err != nil {
 			return err
 		}
-		dec, err := dirent.DecodeInline(ib, xa, d.params)
+		dec, err := dirent.DecodeInline(ib, xa, d.Params)
 		if err != nil {
 			return err
 		}
@@ -274,19 +275,19 @@ func (p *Plan) eachEntry(d *dir, fn func(e dirent.Entry)) error {
 		}
 		return nil
 	}
-	read := p.dirReader(d)
-	for lblk := range d.nblocks(p.fs.bs) {
+	read := p.DirReader(d)
+	for lblk := range d.NBlocks(p.fs.BlockSize()) {
 		b, err := read(lblk)
 		if err != nil {
 			return err
 		}
-		if d.indexed(p.SB) && (lblk == 0 || dirent.IsDxNode(b)) {
+		if d.Indexed(p.SB) && (lblk == 0 || dirent.IsDxNode(b)) {
 			continue // index blocks name no inodes ('.' and '..' in the root)
 		}
-		phys, _ := d.phys(lblk)
-		space, err := dirent.LeafSpace(b, d.params)
+		phys, _ := d.Phys(lblk)
+		space, err := dirent.LeafSpace(b, d.Params)
 		if err == nil {
-			err = dirent.Walk(space, d.params, func(e dirent.Entry) bool {
+			err = dirent.Walk(space, d.Params, func(e dirent.Entry) bool {
 				if e.Inode != 0 {
 					fn(e)
 				}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -87,14 +88,11 @@ func (fs *FS) Orphans() (*OrphanList, error) {
 // inodes still have no links; listed with source "stranded" and their old
 // chain position, relinkable like any orphan.
 func (fs *FS) walkStranded(l *OrphanList) {
-	if len(fs.fc) == 0 {
+	if len(fs.FastCommitBlocks()) == 0 {
 		return
 	}
-	fc, gds := fs.fc, fs.gds
-	fs.fc, fs.gds = nil, map[uint64]*super.GroupDesc{}
 	pre := &OrphanList{}
-	fs.walkChain(pre)
-	fs.fc, fs.gds = fc, gds
+	(&FS{fs.Below(ext4fs.LayerFastCommit)}).walkChain(pre)
 	listed := map[uint32]bool{}
 	for _, o := range l.Orphans {
 		listed[o.Inode] = true
@@ -156,7 +154,7 @@ func (fs *FS) describe(ino uint32) Orphan {
 	o.UID, o.GID = in.UID(), in.GID()
 	o.Size = in.Size()
 	o.Links = in.LinksCount
-	o.Blocks = in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs)
+	o.Blocks = in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.BlockSize())
 	o.Mtime, o.Ctime = in.ModTime(), in.ChangeTime()
 	o.Dtime = in.Dtime
 	o.State = StateDeletedOpen
@@ -189,14 +187,14 @@ func (fs *FS) blocksPastEOF(ino uint32, in *inode.Inode) bool {
 // writtenPastEOF counts the written blocks blocksPastEOF looks for.
 func (fs *FS) writtenPastEOF(ino uint32, in *inode.Inode) uint64 {
 	if in.HasInlineData() || in.Flags&inode.VerityFl != 0 ||
-		(in.IsSymlink() && in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.bs) == 0) {
+		(in.IsSymlink() && in.BlocksCount(fs.SB.HasRoCompat(super.RoCompatHugeFile), fs.BlockSize()) == 0) {
 		return 0
 	}
 	m, err := fs.BlockMap(ino, in)
 	if err != nil {
 		return 0
 	}
-	return pastEOFSpan(m, in.Size(), uint64(fs.bs)).written
+	return pastEOFSpan(m, in.Size(), uint64(fs.BlockSize())).written
 }
 
 func typeName(in *inode.Inode) FileType {
@@ -241,7 +239,7 @@ func (fs *FS) OrphanFile() ([]OrphanFileBlock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orphan file (s_orphan_file_inum %d): %w", ino, err)
 	}
-	n := in.Size() / uint64(fs.bs)
+	n := in.Size() / uint64(fs.BlockSize())
 	seed := in.Seed(fs.SB.CsumSeed(), ino)
 	var out []OrphanFileBlock
 	for lblk := uint32(0); uint64(lblk) < n; lblk++ {
@@ -258,7 +256,7 @@ func (fs *FS) OrphanFile() ([]OrphanFileBlock, error) {
 			return nil, err
 		}
 		if !ob.VerifyChecksum(fs.SB, seed, phys) {
-			return nil, super.Errorf(super.ErrChecksum, "orphan file block", phys, int64(fs.bs-4), "checksum %#08x does not match (computed %#08x)", ob.Csum, ob.Checksum(seed, phys, fs.bs))
+			return nil, super.Errorf(super.ErrChecksum, "orphan file block", phys, int64(fs.BlockSize()-4), "checksum %#08x does not match (computed %#08x)", ob.Csum, ob.Checksum(seed, phys, fs.BlockSize()))
 		}
 		out = append(out, OrphanFileBlock{Logical: lblk, Physical: phys, Block: ob})
 	}
@@ -270,7 +268,7 @@ func (fs *FS) walkOrphanFile(l *OrphanList) error {
 	if err != nil {
 		return err
 	}
-	per := super.OrphanSlotsPerBlock(fs.bs)
+	per := super.OrphanSlotsPerBlock(fs.BlockSize())
 	for _, ob := range blocks {
 		for _, i := range ob.Block.Used() {
 			ino := ob.Block.Inodes[i]

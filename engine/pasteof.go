@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/ext4relink/ext4relink/bitmap"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -114,7 +113,7 @@ func (p *Plan) pastEOFDecision(o Orphan, in *inode.Inode) (*PastEOF, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs := uint64(p.fs.bs)
+	bs := uint64(p.fs.BlockSize())
 	s := pastEOFSpan(m, in.Size(), bs)
 	if s.written == 0 {
 		return nil, fmt.Errorf("%w: inode %d: no written block past its size any more (listed as past-eof)", ErrInternal, o.Inode)
@@ -177,7 +176,7 @@ func (p *Plan) settlePastEOF() error {
 // trim unmaps every block of inode ino wholly past its size and frees the
 // clusters nothing of the file uses any more.
 func (p *Plan) trim(ino uint32, in *inode.Inode, pe *PastEOF) error {
-	bs := uint64(p.fs.bs)
+	bs := uint64(p.fs.BlockSize())
 	from := (in.Size() + bs - 1) / bs
 	what := fmt.Sprintf("inode %d", ino)
 	mp := p.fs.InodeFS().Params(ino, in)
@@ -214,17 +213,17 @@ func (p *Plan) trim(ino uint32, in *inode.Inode, pe *PastEOF) error {
 	if err != nil {
 		return err
 	}
-	if err := p.freeClusters(clusters, what); err != nil {
+	if err := p.FreeBlocks(clusters, what); err != nil {
 		return err
 	}
 	pe.MapBlocks, pe.freed = uint64(len(cut.FreedMeta)), clusters
-	sectors := uint64(len(clusters)) * (uint64(p.fs.bs) << p.SB.ClusterBits() / 512)
+	sectors := uint64(len(clusters)) * (uint64(p.fs.BlockSize()) << p.SB.ClusterBits() / 512)
 	huge := p.SB.HasRoCompat(super.RoCompatHugeFile)
-	old := in.BlocksCount(huge, p.fs.bs)
+	old := in.BlocksCount(huge, p.fs.BlockSize())
 	if sectors > old {
 		return super.Errorf(super.ErrCorrupt, what, super.NoBlock, -1, "i_blocks %d is less than the %d sectors past i_size", old, sectors)
 	}
-	if err := in.SetBlocks(old-sectors, huge, p.fs.bs); err != nil {
+	if err := in.SetBlocks(old-sectors, huge, p.fs.BlockSize()); err != nil {
 		return err
 	}
 	return p.PutInode(ino, in, fmt.Sprintf("%d block(s) past i_size %d unmapped (%d data, %d block-map), i_blocks %d -> %d",
@@ -299,34 +298,4 @@ func (p *Plan) freedClusters(ino uint32, in *inode.Inode, kept *inode.BlockMap, 
 			}
 		}
 	}), nil
-}
-
-// freeClusters marks the clusters free, group by group, through bitmap.FreeBlock.
-func (p *Plan) freeClusters(clusters []uint64, what string) error {
-	for i := 0; i < len(clusters); {
-		g, _ := p.SB.GroupOfBlock(clusters[i])
-		grp, err := p.blockBitmap(g)
-		if err != nil {
-			return err
-		}
-		if grp.BlockBitmap == nil {
-			return super.Errorf(super.ErrCorrupt, fmt.Sprintf("block bitmap of group %d", g), grp.Desc.BlockBitmap(), -1,
-				"group is BLOCK_UNINIT, yet %s maps block %d in it", what, clusters[i])
-		}
-		n := 0
-		for ; i < len(clusters); i++ {
-			if cg, _ := p.SB.GroupOfBlock(clusters[i]); cg != g {
-				break
-			}
-			if err := bitmap.FreeBlock(p.SB, grp, clusters[i]); err != nil {
-				return err
-			}
-			n++
-		}
-		p.Write(grp.Desc.BlockBitmap(), grp.BlockBitmap, fmt.Sprintf("block bitmap of group %d: %d cluster(s) of %s past its size marked free", g, n, what))
-		if err := p.putGroupDesc(g, grp.Desc, fmt.Sprintf("%d more free, bitmap checksum", n)); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -37,7 +37,7 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if err := fs.SB.CheckWrite(); err != nil {
 		return nil, nil, err
 	}
-	if err := fs.checkJournalForWrite(); err != nil {
+	if err := fs.CheckJournalForWrite(); err != nil {
 		return nil, nil, err
 	}
 	l, err := fs.Orphans()
@@ -68,7 +68,7 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if err := p.settleOrphanPresent(); err != nil {
 		return nil, nil, err
 	}
-	return p, skipped, p.finish()
+	return p, skipped, p.Finish()
 }
 
 func (p *Plan) relinkOne(l *OrphanList, ino uint32, path string) error {
@@ -201,12 +201,12 @@ func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryEx
 	r := Relinked{PastEOF: pastEOF, Inode: o.Inode, Path: path, Parent: parent, Type: o.Type, Size: o.Size,
 		Source: o.Source, Position: o.Position, Slot: o.Slot, DirChange: "the entry already existed (an earlier run was interrupted)"}
 	if !entryExists {
-		d, err := p.openDir(parent)
+		d, err := p.OpenDir(parent)
 		if err != nil {
 			return err
 		}
 		allocated := len(p.Allocated)
-		if r.DirChange, err = p.addEntry(d, name, o.Inode, in.FileType()); err != nil {
+		if r.DirChange, err = p.AddEntry(d, name, o.Inode, in.FileType(), p.Now); err != nil {
 			return err
 		}
 		if p.Ordered && len(p.Allocated) > allocated {
@@ -267,7 +267,7 @@ func (p *Plan) checkInodeNumber(ino uint32) error {
 func (p *Plan) notAnOrphan(l *OrphanList, ino uint32, path string, parent uint32, linkedHere bool) error {
 	// A free inode may never have been written (all zeros, no valid
 	// checksum): ask its bitmap before reading it.
-	used, err := p.inodeInUse(ino)
+	used, err := p.InodeInUse(ino)
 	if err != nil {
 		return err
 	}
@@ -337,7 +337,7 @@ func (p *Plan) checkRunsInUse(ino uint32, runs []inode.Run) error {
 			grp, ok := bitmaps[g]
 			if !ok {
 				var err error
-				if grp, err = p.blockBitmapView(g); err != nil {
+				if grp, err = p.BlockBitmapView(g); err != nil {
 					return err
 				}
 				bitmaps[g] = grp
@@ -360,7 +360,7 @@ func (p *Plan) checkInodeInUse(ino uint32) error {
 	if p.SB.InodeUninit(gd) {
 		return fmt.Errorf("%w: inode %d lies in a group whose inodes were never initialised (INODE_UNINIT): it is not in use", ErrRequest, ino)
 	}
-	used, err := p.inodeInUse(ino)
+	used, err := p.InodeInUse(ino)
 	if err != nil {
 		return err
 	}
@@ -369,19 +369,4 @@ func (p *Plan) checkInodeInUse(ino uint32) error {
 			"inode %d is marked free: the kernel already released it; refusing", ino)
 	}
 	return nil
-}
-
-// inodeInUse reports whether inode ino is marked in use in its group's
-// inode bitmap as the plan has it (see readInodeBitmap).
-func (p *Plan) inodeInUse(ino uint32) (bool, error) {
-	g, idx := p.SB.GroupOfInode(ino)
-	gd, err := p.GroupDesc(g)
-	if err != nil {
-		return false, err
-	}
-	bm, err := readInodeBitmap(p.SB, g, gd, p.view) // which copies it
-	if err != nil {
-		return false, err
-	}
-	return bitmap.Test(bm, uint64(idx)), nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/dirent"
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/testfs"
 )
@@ -50,7 +51,7 @@ func TestLinearIndexMatchesScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := p.openDir(uint32(img.Dirs["lost+found"]))
+	d, err := p.OpenDir(uint32(img.Dirs["lost+found"]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,16 +60,16 @@ func TestLinearIndexMatchesScan(t *testing.T) {
 		names = append(names, strings.TrimPrefix(r.Path, "/lost+found/"))
 	}
 	for _, name := range names {
-		got, found, err := p.lookup(d, []byte(name))
+		got, found, err := p.Lookup(d, []byte(name))
 		want, wfound, werr := scanLookup(p, d, []byte(name))
 		if got != want || found != wfound || (err == nil) != (werr == nil) {
 			t.Fatalf("%q: index says %d %v %v, the scan %d %v %v", name, got, found, err, want, wfound, werr)
 		}
 		e := dirent.NewEntry{Name: []byte(name), Inode: 12, FileType: dirent.FtRegFile}
-		if e.Check(d.params) != nil {
+		if e.Check(d.Params) != nil {
 			continue // addLinear refuses it before asking the index
 		}
-		lblk, ok, err := p.firstFit(d, []byte(name))
+		lblk, ok, err := p.FirstFit(d, []byte(name))
 		wl, wok, werr := scanFirstFit(p, d, e)
 		if lblk != wl || ok != wok || (err == nil) != (werr == nil) {
 			t.Fatalf("%q: index puts it in block %d (%v, %v), the scan in %d (%v, %v)", name, lblk, ok, err, wl, wok, werr)
@@ -77,17 +78,17 @@ func TestLinearIndexMatchesScan(t *testing.T) {
 }
 
 // scanLookup is the linear lookup the index replaces.
-func scanLookup(p *Plan, d *dir, name []byte) (uint32, bool, error) {
-	for lblk := range d.nblocks(p.fs.bs) {
-		b, err := p.dirReader(d)(lblk)
+func scanLookup(p *Plan, d *ext4fs.Dir, name []byte) (uint32, bool, error) {
+	for lblk := range d.NBlocks(p.fs.BlockSize()) {
+		b, err := p.DirReader(d)(lblk)
 		if err != nil {
 			return 0, false, err
 		}
-		if err := dirent.ValidateLeaf(b, d.params); err != nil {
+		if err := dirent.ValidateLeaf(b, d.Params); err != nil {
 			return 0, false, err
 		}
-		space, _ := dirent.LeafSpace(b, d.params)
-		e, found, err := dirent.Lookup(space, name, d.params)
+		space, _ := dirent.LeafSpace(b, d.Params)
+		e, found, err := dirent.Lookup(space, name, d.Params)
 		if err != nil || found {
 			return e.Inode, found, err
 		}
@@ -97,13 +98,13 @@ func scanLookup(p *Plan, d *dir, name []byte) (uint32, bool, error) {
 
 // scanFirstFit is addLinear's former search: AddEntry on each block from
 // block 0 until one does not report ErrNoSpace.
-func scanFirstFit(p *Plan, d *dir, e dirent.NewEntry) (uint32, bool, error) {
-	for lblk := range d.nblocks(p.fs.bs) {
-		b, err := p.dirReader(d)(lblk)
+func scanFirstFit(p *Plan, d *ext4fs.Dir, e dirent.NewEntry) (uint32, bool, error) {
+	for lblk := range d.NBlocks(p.fs.BlockSize()) {
+		b, err := p.DirReader(d)(lblk)
 		if err != nil {
 			return 0, false, err
 		}
-		_, err = dirent.AddEntry(b, e, d.params)
+		_, err = dirent.AddEntry(b, e, d.Params)
 		if errors.Is(err, dirent.ErrNoSpace) {
 			continue
 		}

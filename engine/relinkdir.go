@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ext4relink/ext4relink/dirent"
+	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -57,7 +58,7 @@ func (p *Plan) setDotDot(ino uint32, in *inode.Inode, parent uint32) error {
 	if err != nil {
 		return err
 	}
-	indexed := isHtree(p.SB, in)
+	indexed := ext4fs.IsHtree(p.SB, in)
 	if err := checkDirBlock0(b, ino, indexed, params); err != nil {
 		return dirent.AtBlock(err, phys)
 	}

@@ -55,7 +55,7 @@ func (p *Plan) countIn(ino uint32, targets map[uint32]bool, refs map[uint32]int)
 	if !in.IsDir() || in.LinksCount == 0 {
 		return nil
 	}
-	d, err := p.openDir(ino)
+	d, err := p.OpenDir(ino)
 	if err != nil {
 		return fmt.Errorf("scanning every directory for links: %w", err)
 	}

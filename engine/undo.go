@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ext4relink/ext4relink/ext4fs"
+
 	"github.com/ext4relink/ext4relink/internal/undo"
 )
 
@@ -12,7 +14,7 @@ import (
 // to it before it is first changed (see internal/undo). The filesystem
 // block size comes from the device's superblock, which must be valid.
 func NewUndo(dev Dev, path string) (*undo.Dev, error) {
-	sb, err := readSuper(dev)
+	sb, err := ext4fs.ReadSuper(dev)
 	if err != nil {
 		return nil, err
 	}

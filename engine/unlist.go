@@ -62,7 +62,7 @@ func (p *Plan) unchain(chain []Orphan, gone map[uint32]bool) error {
 func (p *Plan) setNext(owner, next uint32) error {
 	if owner == 0 {
 		if p.SB.LastOrphan != next {
-			p.fs.noteSB(p, fmt.Sprintf("s_last_orphan %d -> %d", p.SB.LastOrphan, next))
+			p.NoteSB(fmt.Sprintf("s_last_orphan %d -> %d", p.SB.LastOrphan, next))
 			p.SB.LastOrphan = next
 		}
 		return nil
@@ -86,7 +86,7 @@ func (p *Plan) clearSlots(file []Orphan, gone map[uint32]bool) error {
 	if err != nil || len(blocks) == 0 {
 		return err
 	}
-	per := super.OrphanSlotsPerBlock(p.fs.bs)
+	per := super.OrphanSlotsPerBlock(p.fs.BlockSize())
 	of, _, err := p.Inode(p.SB.OrphanFileInum)
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func (p *Plan) clearSlots(file []Orphan, gone map[uint32]bool) error {
 		}
 		dec.Inodes[o.Slot%per] = 0
 		dec.SetChecksum(p.SB, seed, ob.Physical)
-		p.Write(ob.Physical, dec.Encode(p.fs.bs), fmt.Sprintf("orphan file block %d: slot %d (inode %d) cleared, checksum", ob.Logical, o.Slot, o.Inode))
+		p.Write(ob.Physical, dec.Encode(p.fs.BlockSize()), fmt.Sprintf("orphan file block %d: slot %d (inode %d) cleared, checksum", ob.Logical, o.Slot, o.Inode))
 	}
 	return p.maybeClearOrphanPresent(blocks)
 }
@@ -141,13 +141,7 @@ func (p *Plan) maybeClearOrphanPresent(blocks []OrphanFileBlock) error {
 	}
 	if p.SB.HasRoCompat(super.RoCompatOrphanPresent) {
 		p.SB.FeatureRoCompat &^= super.RoCompatOrphanPresent
-		p.fs.noteSB(p, "orphan_present cleared: the orphan file is empty")
+		p.NoteSB("orphan_present cleared: the orphan file is empty")
 	}
 	return nil
-}
-
-// noteSB records a superblock change note for the plan's listing.
-func (fs *FS) noteSB(p *Plan, note string) {
-	blk, _ := fs.SuperblockLocation()
-	p.appendNote(blk, "superblock: "+note)
 }

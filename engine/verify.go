@@ -51,7 +51,7 @@ func verifyBlocks(fs *FS, p *Plan) error {
 		if c.Block == sbBlk {
 			continue // compared field by field below (needs_recovery differs)
 		}
-		got, err := fs.readDevBlock(c.Block)
+		got, err := fs.ReadDeviceBlock(c.Block)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrVerify, err)
 		}

@@ -1,4 +1,4 @@
-package engine
+package ext4fs
 
 import (
 	"fmt"
@@ -6,10 +6,11 @@ import (
 	"slices"
 
 	"github.com/ext4relink/ext4relink/dirent"
+	"github.com/ext4relink/ext4relink/internal/devio"
 )
 
 // linearIndex remembers what the blocks of one linear directory hold, for
-// the life of a plan, so that looking up a name or finding room for one
+// the life of a transaction, so that looking up a name or finding room for one
 // does not re-read and re-validate every block of the directory each time.
 // --all adds thousands of names to /lost+found, which mke2fs makes linear
 // (several blocks: the kernel only indexes a directory that outgrows a
@@ -20,7 +21,7 @@ import (
 // It gives exactly the answers of a scan from block 0: blocks are read,
 // validated (dirent.ValidateLeaf) and parsed in logical order, the first
 // time a lookup or an insertion needs them; a block written through the
-// plan afterwards is parsed again before its next use (Plan.Write marks it
+// transaction afterwards is parsed again before its next use (Tx.Write marks it
 // stale), and when the directory's block map may have changed (its inode's
 // i_block, size or flags differ, or a block-map block was written) the
 // location of every known block is checked again.
@@ -59,17 +60,17 @@ type dirKey struct {
 	params dirent.Params
 }
 
-func dirKeyOf(d *dir) dirKey {
-	return dirKey{iblock: d.in.Block, size: d.in.Size(), flags: d.in.Flags, params: d.params}
+func dirKeyOf(d *Dir) dirKey {
+	return dirKey{iblock: d.In.Block, size: d.In.Size(), flags: d.In.Flags, params: d.Params}
 }
 
-// linearIndexOf returns the plan's index of linear directory d, brought up
-// to date with the plan's writes.
-func (p *Plan) linearIndexOf(d *dir) (*linearIndex, error) {
+// linearIndexOf returns the transaction's index of linear directory d, brought up
+// to date with the transaction's writes.
+func (p *Tx) linearIndexOf(d *Dir) (*linearIndex, error) {
 	if p.dirIdx == nil {
 		p.dirIdx = map[uint32]*linearIndex{}
 	}
-	ix := p.dirIdx[d.ino]
+	ix := p.dirIdx[d.Ino]
 	key := dirKeyOf(d)
 	if ix != nil && (ix.key != key || ix.remap) {
 		if !p.remapIndex(ix, d, key) {
@@ -78,9 +79,9 @@ func (p *Plan) linearIndexOf(d *dir) (*linearIndex, error) {
 		}
 	}
 	if ix == nil {
-		ix = &linearIndex{ino: d.ino, key: key, lblkOf: map[uint64][]uint32{}, names: map[string]uint32{}, stale: map[uint32]bool{}}
-		p.dirIdx[d.ino] = ix
-		ix.meta = slices.Clone(d.m.Meta)
+		ix = &linearIndex{ino: d.Ino, key: key, lblkOf: map[uint64][]uint32{}, names: map[string]uint32{}, stale: map[uint32]bool{}}
+		p.dirIdx[d.Ino] = ix
+		ix.meta = slices.Clone(d.Blocks.Meta)
 	}
 	if len(ix.stale) > 0 {
 		for _, lblk := range slices.Sorted(maps.Keys(ix.stale)) {
@@ -96,27 +97,27 @@ func (p *Plan) linearIndexOf(d *dir) (*linearIndex, error) {
 // remapIndex keeps the index of a directory whose block map may have
 // changed when every known block is still where it was (the directory
 // only grew); false when it must be rebuilt.
-func (p *Plan) remapIndex(ix *linearIndex, d *dir, key dirKey) bool {
-	if key.params != ix.key.params || uint32(len(ix.blocks)) > d.nblocks(p.fs.bs) {
+func (p *Tx) remapIndex(ix *linearIndex, d *Dir, key dirKey) bool {
+	if key.params != ix.key.params || uint32(len(ix.blocks)) > d.NBlocks(p.fs.BlockSize()) {
 		return false
 	}
 	for lblk := range ix.blocks {
-		phys, err := d.phys(uint32(lblk))
+		phys, err := d.Phys(uint32(lblk))
 		if err != nil || phys != ix.blocks[lblk].phys {
 			return false
 		}
 	}
-	ix.key, ix.remap, ix.meta = key, false, slices.Clone(d.m.Meta)
+	ix.key, ix.remap, ix.meta = key, false, slices.Clone(d.Blocks.Meta)
 	return true
 }
 
-func (p *Plan) dropIndex(ix *linearIndex) { delete(p.dirIdx, ix.ino) }
+func (p *Tx) dropIndex(ix *linearIndex) { delete(p.dirIdx, ix.ino) }
 
-// dirWritten is called by Plan.Write for every block: a directory block
+// dirWritten is called by Tx.Write for every block: a directory block
 // an index knows is parsed again before its next use; a block-map block
-// makes the index check where its blocks are. A plan indexes few
+// makes the index check where its blocks are. A transaction indexes few
 // directories (those it looks names up in).
-func (p *Plan) dirWritten(n uint64) {
+func (p *Tx) dirWritten(n uint64) {
 	for _, ix := range p.dirIdx {
 		for _, lblk := range ix.lblkOf[n] {
 			ix.stale[lblk] = true
@@ -129,9 +130,9 @@ func (p *Plan) dirWritten(n uint64) {
 
 // scanNext reads, validates and parses the next logical block; false when
 // every block of the directory is parsed.
-func (p *Plan) scanNext(ix *linearIndex, d *dir) (bool, error) {
+func (p *Tx) scanNext(ix *linearIndex, d *Dir) (bool, error) {
 	lblk := uint32(len(ix.blocks))
-	if lblk >= d.nblocks(p.fs.bs) {
+	if lblk >= d.NBlocks(p.fs.BlockSize()) {
 		return false, nil
 	}
 	ix.blocks = append(ix.blocks, leafFacts{})
@@ -145,26 +146,26 @@ func (p *Plan) scanNext(ix *linearIndex, d *dir) (bool, error) {
 // parseLeaf (re)reads logical block lblk, validating it as lookupLinear
 // did (dirent.ValidateLeaf, with the same errors), and updates the index. A block parsed before is parsed again in
 // place: the names it still holds keep their entries.
-func (p *Plan) parseLeaf(ix *linearIndex, d *dir, lblk uint32) error {
-	phys, err := d.phys(lblk)
+func (p *Tx) parseLeaf(ix *linearIndex, d *Dir, lblk uint32) error {
+	phys, err := d.Phys(lblk)
 	if err != nil {
 		return err
 	}
-	b, err := p.view(phys)
+	b, err := p.View(phys)
 	if err != nil {
 		return err
 	}
 	// dirent.ValidateLeaf's checks, in one walk with the parsing: the
 	// checksum first (when it fails, ValidateLeaf says what is wrong
 	// first), then the records as the walk below meets them.
-	if !dirent.VerifyLeafChecksum(b, d.params) {
-		err := dirent.ValidateLeaf(b, d.params)
+	if !dirent.VerifyLeafChecksum(b, d.Params) {
+		err := dirent.ValidateLeaf(b, d.Params)
 		if err == nil {
-			err = fmt.Errorf("%w: directory %d block %d: checksum verification disagrees with ValidateLeaf", ErrInternal, d.ino, lblk)
+			err = fmt.Errorf("%w: directory %d block %d: checksum verification disagrees with ValidateLeaf", devio.ErrInternal, d.Ino, lblk)
 		}
 		return dirent.AtBlock(err, phys)
 	}
-	space, err := dirent.LeafSpace(b, d.params)
+	space, err := dirent.LeafSpace(b, d.Params)
 	if err != nil {
 		return dirent.AtBlock(err, phys)
 	}
@@ -182,7 +183,7 @@ func (p *Plan) parseLeaf(ix *linearIndex, d *dir, lblk uint32) error {
 	f.room = 0
 	seen, before := 0, len(f.names)
 	var added []string
-	err = dirent.WalkRecords(space, d.params, func(_, size int, ino uint32, name []byte) bool {
+	err = dirent.WalkRecords(space, d.Params, func(_, size int, ino uint32, name []byte) bool {
 		// ext4_find_dest_de: an unused record offers all of itself, a
 		// used one the slack after its name.
 		free := size
@@ -264,7 +265,7 @@ func (ix *linearIndex) unmapLblk(phys uint64, lblk uint32) {
 }
 
 // lookupIndexed is lookup's scan of a linear directory, through the index.
-func (p *Plan) lookupIndexed(d *dir, name []byte) (uint32, bool, error) {
+func (p *Tx) lookupIndexed(d *Dir, name []byte) (uint32, bool, error) {
 	ix, err := p.linearIndexOf(d)
 	if err != nil {
 		return 0, false, err
@@ -274,7 +275,7 @@ func (p *Plan) lookupIndexed(d *dir, name []byte) (uint32, bool, error) {
 			v := ix.blocks[lblk].names[string(name)]
 			if v == nil {
 				p.dropIndex(ix)
-				return 0, false, fmt.Errorf("%w: directory %d: the index puts %q in block %d, which does not hold it", ErrInternal, d.ino, name, lblk)
+				return 0, false, fmt.Errorf("%w: directory %d: the index puts %q in block %d, which does not hold it", devio.ErrInternal, d.Ino, name, lblk)
 			}
 			return v.ino, true, nil
 		}
@@ -285,12 +286,13 @@ func (p *Plan) lookupIndexed(d *dir, name []byte) (uint32, bool, error) {
 	}
 }
 
-// firstFit returns the first logical block on which dirent.AddEntry would
+// FirstFit (used by AddEntry, exported for the engine's test against a
+// scan) returns the first logical block on which dirent.AddEntry would
 // not report ErrNoSpace for name: the first with room for its record, or
 // holding the name already (AddEntry's ErrExist). Blocks are parsed (and
 // validated) in order up to that one, as a scan calling AddEntry on each
 // would. ok is false when no block qualifies (every block is then parsed).
-func (p *Plan) firstFit(d *dir, name []byte) (lblk uint32, ok bool, err error) {
+func (p *Tx) FirstFit(d *Dir, name []byte) (lblk uint32, ok bool, err error) {
 	ix, err := p.linearIndexOf(d)
 	if err != nil {
 		return 0, false, err

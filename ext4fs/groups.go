@@ -1,4 +1,4 @@
-package engine
+package ext4fs
 
 import (
 	"fmt"
@@ -8,11 +8,11 @@ import (
 	"github.com/ext4relink/ext4relink/super"
 )
 
-// readInodeBitmap returns group g's inode bitmap read through read (the
-// device, the replay or a plan), verified; for an INODE_UNINIT group, the
+// ReadInodeBitmap returns group g's inode bitmap read through read (the
+// device, the replay or a Tx), verified; for an INODE_UNINIT group, the
 // all-free bitmap ext4_read_inode_bitmap makes, after checking that the
 // descriptor agrees. Planning and the fast-commit replay both use it.
-func readInodeBitmap(sb *super.Superblock, g uint64, gd *super.GroupDesc, read func(uint64) ([]byte, error)) ([]byte, error) {
+func ReadInodeBitmap(sb *super.Superblock, g uint64, gd *super.GroupDesc, read func(uint64) ([]byte, error)) ([]byte, error) {
 	bs := uint64(sb.BlockSize())
 	if sb.InodeUninit(gd) {
 		if gd.FreeInodesCount() != sb.InodesPerGroup {

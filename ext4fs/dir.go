@@ -1,25 +1,25 @@
-package engine
+package ext4fs
 
 import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/ext4relink/ext4relink/dirent"
 	"github.com/ext4relink/ext4relink/inode"
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"github.com/ext4relink/ext4relink/super"
 )
 
-// dir is a directory inode loaded through the plan.
-type dir struct {
-	ino    uint32
-	in     *inode.Inode
-	params dirent.Params
-	m      *inode.BlockMap // nil for inline directories
+// Dir is a directory inode loaded through a Tx.
+type Dir struct {
+	Ino    uint32
+	In     *inode.Inode
+	Params dirent.Params
+	Blocks *inode.BlockMap // nil for inline directories
 }
 
-func (p *Plan) openDir(ino uint32) (*dir, error) {
+func (p *Tx) OpenDir(ino uint32) (*Dir, error) {
 	if d := p.reopenDir(ino); d != nil {
 		return d, nil
 	}
@@ -30,27 +30,27 @@ func (p *Plan) openDir(ino uint32) (*dir, error) {
 	return d, err
 }
 
-func (p *Plan) loadDir(ino uint32) (*dir, error) {
+func (p *Tx) loadDir(ino uint32) (*Dir, error) {
 	in, _, err := p.Inode(ino)
 	if err != nil {
 		return nil, err
 	}
 	if !in.IsDir() {
-		return nil, fmt.Errorf("%w: inode %d is not a directory", ErrRequest, ino)
+		return nil, fmt.Errorf("%w: inode %d is not a directory", devio.ErrRequest, ino)
 	}
 	if in.LinksCount == 0 {
-		return nil, fmt.Errorf("%w: directory inode %d has been deleted (links 0)", ErrRequest, ino)
+		return nil, fmt.Errorf("%w: directory inode %d has been deleted (links 0)", devio.ErrRequest, ino)
 	}
-	d := &dir{ino: ino, in: in, params: dirent.NewParams(p.SB, in.Seed(p.SB.CsumSeed(), ino))}
-	d.params.Casefold = in.Flags&inode.CasefoldFl != 0
-	d.params.Encrypted = in.Flags&inode.EncryptFl != 0
+	d := &Dir{Ino: ino, In: in, Params: dirent.NewParams(p.SB, in.Seed(p.SB.CsumSeed(), ino))}
+	d.Params.Casefold = in.Flags&inode.CasefoldFl != 0
+	d.Params.Encrypted = in.Flags&inode.EncryptFl != 0
 	if in.HasInlineData() {
 		return d, nil
 	}
-	if d.m, err = p.ReadMap(ino, in); err != nil {
+	if d.Blocks, err = p.ReadMap(ino, in); err != nil {
 		return nil, err
 	}
-	if in.Size()%uint64(p.fs.bs) != 0 || in.Size() == 0 {
+	if in.Size()%uint64(p.fs.BlockSize()) != 0 || in.Size() == 0 {
 		return nil, super.Errorf(super.ErrCorrupt, fmt.Sprintf("directory inode %d", ino), super.NoBlock, -1,
 			"i_size %d is not a positive multiple of the block size", in.Size())
 	}
@@ -70,30 +70,30 @@ type openedDir struct {
 // (the root, /lost+found) several times per orphan, and decoding and
 // validating the inode and mapping its blocks each time cost more than
 // everything else a relink does.
-func (p *Plan) rememberDir(d *dir) {
-	meta, ok := p.metaContent(d.m)
+func (p *Tx) rememberDir(d *Dir) {
+	meta, ok := p.metaContent(d.Blocks)
 	if !ok {
 		return
 	}
 	if p.opened == nil {
 		p.opened = map[uint32]*openedDir{}
 	}
-	p.opened[d.ino] = &openedDir{raw: string(d.in.Raw), meta: meta, in: d.in.Clone(), m: d.m}
+	p.opened[d.Ino] = &openedDir{raw: string(d.In.Raw), meta: meta, in: d.In.Clone(), m: d.Blocks}
 }
 
 // reopenDir returns what loadDir would return when the directory's inode
 // record and block-map blocks are byte for byte what they were when it was
 // loaded (loadDir is a function of them alone), else nil.
-func (p *Plan) reopenDir(ino uint32) *dir {
+func (p *Tx) reopenDir(ino uint32) *Dir {
 	c := p.opened[ino]
 	if c == nil {
 		return nil
 	}
-	loc, err := p.fs.inodeLoc(ino)
+	loc, err := p.fs.InodeLocation(ino)
 	if err != nil {
 		return nil
 	}
-	b, err := p.view(loc.Block)
+	b, err := p.View(loc.Block)
 	isz := p.SB.InodeSizeBytes()
 	if err != nil || int(loc.Off+isz) > len(b) || string(b[loc.Off:loc.Off+isz]) != c.raw {
 		return nil
@@ -102,20 +102,20 @@ func (p *Plan) reopenDir(ino uint32) *dir {
 		return nil
 	}
 	in := c.in.Clone()
-	d := &dir{ino: ino, in: in, params: dirent.NewParams(p.SB, in.Seed(p.SB.CsumSeed(), ino)), m: c.m}
-	d.params.Casefold = in.Flags&inode.CasefoldFl != 0
-	d.params.Encrypted = in.Flags&inode.EncryptFl != 0
+	d := &Dir{Ino: ino, In: in, Params: dirent.NewParams(p.SB, in.Seed(p.SB.CsumSeed(), ino)), Blocks: c.m}
+	d.Params.Casefold = in.Flags&inode.CasefoldFl != 0
+	d.Params.Encrypted = in.Flags&inode.EncryptFl != 0
 	return d
 }
 
 // metaContent concatenates the content of a block map's tree blocks.
-func (p *Plan) metaContent(m *inode.BlockMap) (string, bool) {
+func (p *Tx) metaContent(m *inode.BlockMap) (string, bool) {
 	if m == nil || len(m.Meta) == 0 {
 		return "", true
 	}
 	var sb strings.Builder
 	for _, blk := range m.Meta {
-		b, err := p.view(blk)
+		b, err := p.View(blk)
 		if err != nil {
 			return "", false
 		}
@@ -125,21 +125,21 @@ func (p *Plan) metaContent(m *inode.BlockMap) (string, bool) {
 }
 
 // nblocks is the number of directory blocks i_size covers.
-func (d *dir) nblocks(bs uint32) uint32 { return uint32(d.in.Size() / uint64(bs)) }
+func (d *Dir) NBlocks(bs uint32) uint32 { return uint32(d.In.Size() / uint64(bs)) }
 
 // indexed reports whether the kernel treats the directory as an htree.
-func (d *dir) indexed(sb *super.Superblock) bool { return isHtree(sb, d.in) }
+func (d *Dir) Indexed(sb *super.Superblock) bool { return IsHtree(sb, d.In) }
 
-// isHtree reports whether the kernel treats directory in as an htree: the
+// IsHtree reports whether the kernel treats directory in as an htree: the
 // INDEX flag counts only with the dir_index feature.
-func isHtree(sb *super.Superblock, in *inode.Inode) bool {
+func IsHtree(sb *super.Superblock, in *inode.Inode) bool {
 	return in.Flags&inode.IndexFl != 0 && sb.HasCompat(super.CompatDirIndex)
 }
 
 // reader returns the dirent.ReadFunc for the directory's logical blocks.
-func (p *Plan) dirReader(d *dir) dirent.ReadFunc {
+func (p *Tx) DirReader(d *Dir) dirent.ReadFunc {
 	return func(lblk uint32) ([]byte, error) {
-		phys, err := d.phys(lblk)
+		phys, err := d.Phys(lblk)
 		if err != nil {
 			return nil, err
 		}
@@ -147,18 +147,18 @@ func (p *Plan) dirReader(d *dir) dirent.ReadFunc {
 	}
 }
 
-func (d *dir) phys(lblk uint32) (uint64, error) {
-	phys, unwritten, ok := d.m.Map(lblk)
+func (d *Dir) Phys(lblk uint32) (uint64, error) {
+	phys, unwritten, ok := d.Blocks.Map(lblk)
 	if !ok || unwritten {
-		return 0, super.Errorf(super.ErrCorrupt, fmt.Sprintf("directory inode %d", d.ino), super.NoBlock, -1,
+		return 0, super.Errorf(super.ErrCorrupt, fmt.Sprintf("directory inode %d", d.Ino), super.NoBlock, -1,
 			"logical block %d is a hole or unwritten", lblk)
 	}
 	return phys, nil
 }
 
 // inlineRegions splits an inline directory into its i_block and system.data parts.
-func (d *dir) inlineRegions() (iblock, xattr []byte, err error) {
-	data, err := inode.InlineData(d.in, d.ino)
+func (d *Dir) InlineRegions() (iblock, xattr []byte, err error) {
+	data, err := inode.InlineData(d.In, d.Ino)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -167,20 +167,20 @@ func (d *dir) inlineRegions() (iblock, xattr []byte, err error) {
 }
 
 // lookup finds name in the directory: the entry's inode, or found false.
-func (p *Plan) lookup(d *dir, name []byte) (uint32, bool, error) {
+func (p *Tx) Lookup(d *Dir, name []byte) (uint32, bool, error) {
 	switch {
-	case d.in.HasInlineData():
-		ib, xa, err := d.inlineRegions()
+	case d.In.HasInlineData():
+		ib, xa, err := d.InlineRegions()
 		if err != nil {
 			return 0, false, err
 		}
-		e, _, found, err := dirent.InlineLookup(ib, xa, name, d.params)
+		e, _, found, err := dirent.InlineLookup(ib, xa, name, d.Params)
 		return e.Inode, found, err
-	case d.indexed(p.SB):
-		_, e, found, err := dirent.FindIndexed(d.params, name, p.dirReader(d))
+	case d.Indexed(p.SB):
+		_, e, found, err := dirent.FindIndexed(d.Params, name, p.DirReader(d))
 		return e.Inode, found, err
 	}
-	// A scan from block 0, every block validated: through the plan's index
+	// A scan from block 0, every block validated: through the transaction's index
 	// of the directory, which parses each block once (and again after it
 	// is written).
 	return p.lookupIndexed(d, name)
@@ -189,23 +189,23 @@ func (p *Plan) lookup(d *dir, name []byte) (uint32, bool, error) {
 // Resolve walks path (relative to the root, a leading / allowed) and
 // returns the directory inode that would hold its last component, the
 // component itself, and the inode the full path names already (0 if none).
-func (p *Plan) Resolve(path string) (parent uint32, name []byte, existing uint32, err error) {
+func (p *Tx) Resolve(path string) (parent uint32, name []byte, existing uint32, err error) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if strings.Trim(path, "/") == "" {
-		return 0, nil, 0, fmt.Errorf("%w: --name %q names the root directory; give a path such as /lost+found/rescued", ErrRequest, path)
+		return 0, nil, 0, fmt.Errorf("%w: --name %q names the root directory; give a path such as /lost+found/rescued", devio.ErrRequest, path)
 	}
 	for _, c := range parts {
 		if err := dirent.CheckName([]byte(c)); err != nil {
-			return 0, nil, 0, fmt.Errorf("%w: --name %q: component %q: %v", ErrRequest, path, c, reason(err))
+			return 0, nil, 0, fmt.Errorf("%w: --name %q: component %q: %v", devio.ErrRequest, path, c, reason(err))
 		}
 	}
 	cur := uint32(RootIno)
 	for i, c := range parts[:len(parts)-1] {
-		d, err := p.openDir(cur)
+		d, err := p.OpenDir(cur)
 		if err != nil {
 			return 0, nil, 0, fmt.Errorf("resolving %q: %w", "/"+strings.Join(parts[:i], "/"), err)
 		}
-		next, found, err := p.lookup(d, []byte(c))
+		next, found, err := p.Lookup(d, []byte(c))
 		if err != nil {
 			return 0, nil, 0, err
 		}
@@ -214,15 +214,15 @@ func (p *Plan) Resolve(path string) (parent uint32, name []byte, existing uint32
 		}
 		cur = next
 	}
-	d, err := p.openDir(cur)
+	d, err := p.OpenDir(cur)
 	if err != nil {
-		if errors.Is(err, ErrRequest) {
-			return 0, nil, 0, fmt.Errorf("%w: the parent of %q: %s", ErrRequest, path, strings.TrimPrefix(err.Error(), ErrRequest.Error()+": "))
+		if errors.Is(err, devio.ErrRequest) {
+			return 0, nil, 0, fmt.Errorf("%w: the parent of %q: %s", devio.ErrRequest, path, strings.TrimPrefix(err.Error(), devio.ErrRequest.Error()+": "))
 		}
 		return 0, nil, 0, err
 	}
 	name = []byte(parts[len(parts)-1])
-	existing, _, err = p.lookup(d, name)
+	existing, _, err = p.Lookup(d, name)
 	return cur, name, existing, err
 }
 
@@ -239,7 +239,7 @@ func missingParent(parts []string, i int) error {
 		msg += fmt.Sprintf(". Note: the path is inside the filesystem, from its own root, not a path on this machine: for a filesystem usually mounted at /%s, write /%s as /%s",
 			strings.Join(parts[:min(2, len(parts)-1)], "/"), strings.Join(parts, "/"), strings.Join(parts[min(2, len(parts)-1):], "/"))
 	}
-	return fmt.Errorf("%w: %s", ErrRequest, msg)
+	return fmt.Errorf("%w: %s", devio.ErrRequest, msg)
 }
 
 // reason strips the FormatError wrapping for messages about user input.
@@ -254,13 +254,13 @@ func reason(err error) string {
 // ReadPath returns the content of the file (or the target of the symlink)
 // that path names, read through the journal overlay.
 func (fs *FS) ReadPath(path string) ([]byte, error) {
-	p := NewPlan(fs, time.Time{})
+	p := NewTx(fs)
 	_, _, ino, err := p.Resolve(path)
 	if err != nil {
 		return nil, err
 	}
 	if ino == 0 {
-		return nil, fmt.Errorf("%w: %s does not exist", ErrRequest, path)
+		return nil, fmt.Errorf("%w: %s does not exist", devio.ErrRequest, path)
 	}
 	in, _, err := fs.ReadInode(ino)
 	if err != nil {

@@ -1,7 +1,9 @@
-package engine
+package ext4fs
 
 import (
 	"fmt"
+
+	"github.com/ext4relink/ext4relink/internal/devio"
 
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/super"
@@ -19,10 +21,10 @@ type InodeLoc struct {
 	Off   uint32
 }
 
-// inodeLoc locates inode ino, refusing numbers outside [1, s_inodes_count].
-func (fs *FS) inodeLoc(ino uint32) (InodeLoc, error) {
+// InodeLocation locates inode ino, refusing numbers outside [1, s_inodes_count].
+func (fs *FS) InodeLocation(ino uint32) (InodeLoc, error) {
 	if ino == 0 || ino > fs.SB.InodesCount {
-		return InodeLoc{}, fmt.Errorf("%w: inode %d is out of range (1..%d)", ErrRequest, ino, fs.SB.InodesCount)
+		return InodeLoc{}, fmt.Errorf("%w: inode %d is out of range (1..%d)", devio.ErrRequest, ino, fs.SB.InodesCount)
 	}
 	g, _ := fs.SB.GroupOfInode(ino)
 	gd, err := fs.GroupDesc(g)
@@ -39,15 +41,17 @@ func (fs *FS) InodeFS() inode.FS { return inode.NewFS(fs.SB) }
 // ReadInode reads inode ino through the journal overlay and validates it
 // (record size, checksum, flags, block-map root) as the kernel's iget would.
 func (fs *FS) ReadInode(ino uint32) (*inode.Inode, InodeLoc, error) {
-	loc, err := fs.inodeLoc(ino)
+	loc, err := fs.InodeLocation(ino)
 	if err != nil {
 		return nil, loc, err
 	}
-	in, err := fs.readInodeAt(ino, loc, fs.ReadBlock)
+	in, err := fs.ReadInodeAt(ino, loc, fs.ReadBlock)
 	return in, loc, err
 }
 
-func (fs *FS) readInodeAt(ino uint32, loc InodeLoc, read func(uint64) ([]byte, error)) (*inode.Inode, error) {
+// ReadInodeAt decodes and validates inode ino at loc, reading its table
+// block with read (a view, or a Tx's pending changes).
+func (fs *FS) ReadInodeAt(ino uint32, loc InodeLoc, read func(uint64) ([]byte, error)) (*inode.Inode, error) {
 	b, err := read(loc.Block)
 	if err != nil {
 		return nil, err

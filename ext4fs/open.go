@@ -1,23 +1,26 @@
-package engine
+package ext4fs
 
 import (
 	"errors"
 	"fmt"
 
-	"github.com/ext4relink/ext4relink/internal/undo"
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
 )
 
-// LoadFS reads and validates the superblock, loads the journal and, when
-// recovery is needed, replays it into an in-memory overlay (nothing is
-// written). Every later read goes through the overlay.
-func LoadFS(dev Dev) (*FS, error) {
-	sb, err := readSuper(dev)
+// Load reads and validates the superblock, loads the journal and, when
+// recovery is needed, replays it into an in-memory overlay, the journal
+// layer (nothing is written). Every later read goes through the overlay.
+// Fast commits are not replayed here: that is the fastcommit package's
+// job, whose result the caller pushes with SetFastCommit (see
+// PendingFastCommits).
+func Load(dev Dev) (*FS, error) {
+	sb, err := ReadSuper(dev)
 	if err != nil {
 		return nil, err
 	}
-	fs := &FS{dev: dev, SB: sb, DiskSB: sb, bs: sb.BlockSize(), gds: map[uint64]*super.GroupDesc{}, Journal: &JournalState{}}
+	fs := &FS{dev: &devSource{dev: dev, bs: sb.BlockSize()}, SB: sb, DiskSB: sb, bs: sb.BlockSize(),
+		top: LayerFastCommit, gds: map[uint64]*super.GroupDesc{}, Journal: &JournalState{}}
 	if err := fs.loadJournal(); err != nil {
 		return nil, err
 	}
@@ -91,7 +94,7 @@ func (fs *FS) openJournal() (*journal.Journal, error) {
 		}
 		return phys, nil
 	}
-	j, err := journal.Load(fs.dev, fs.bs, bmap, in.Size()/uint64(fs.bs))
+	j, err := journal.Load(fs.dev.dev, fs.bs, bmap, in.Size()/uint64(fs.bs))
 	if err != nil {
 		return nil, err
 	}
@@ -115,19 +118,23 @@ func (fs *FS) replay(j *journal.Journal) error {
 	if ov.Log.Stop.Detail != "" {
 		st.StopReason += ": " + ov.Log.Stop.Detail
 	}
-	fs.overlay = ov
+	fs.jov = ov
 	fs.gds = map[uint64]*super.GroupDesc{}
-	if err := fs.reloadSuper(); err != nil {
-		return err
+	return fs.reloadSuper()
+}
+
+// PendingFastCommits returns the fast-commit records newer than the last
+// full commit that a replay would apply, and why they are pending (nil
+// when there are none).
+func (fs *FS) PendingFastCommits() ([]journal.FCTag, error) {
+	if fs.jov == nil {
+		return nil, nil
 	}
-	if pending := ov.Pending(); pending != nil {
-		if err := fs.applyFastCommits(ov.Log.FastCommit.Replay()); err != nil {
-			st.FastCommitsRefused = fmt.Errorf("%w; replaying them failed: %w", pending, err)
-		} else {
-			st.FastCommits = len(ov.Log.FastCommit.Replay())
-		}
+	pending := fs.jov.Pending()
+	if pending == nil {
+		return nil, nil
 	}
-	return nil
+	return fs.jov.Log.FastCommit.Replay(), pending
 }
 
 // reloadSuper reads the superblock again through the overlay: the journal
@@ -157,41 +164,15 @@ func (fs *FS) reloadSuper() error {
 	return nil
 }
 
-// Opened is a filesystem loaded from an opened device.
-type Opened struct {
-	FS  *FS
-	Dev *Device
-	// Undo is set by OpenFSWithUndo: the undo file every write of FS goes
-	// through. The caller closes it (Close, or Discard when the run
-	// failed) before closing Dev.
-	Undo *undo.Dev
-	Use  Use // the mounts and holders found before opening
-}
-
-// OpenFS opens the device at path and loads the filesystem on it.
-func OpenFS(path string, o Options) (*Opened, error) {
-	dev, use, err := Open(path, o)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := LoadFS(dev)
-	if err != nil {
-		err = dev.ExplainNoFS(err)
-		dev.Close()
-		return nil, err
-	}
-	return &Opened{FS: fs, Dev: dev, Use: use}, nil
-}
-
-// checkJournalForWrite refuses to build on a replay the kernel would not
+// CheckJournalForWrite refuses to build on a replay the kernel would not
 // accept cleanly: a logged copy failing its data checksum (the kernel
 // replays the rest and refuses to mount), or a transaction whose commit
 // block failed its checksum (the kernel marks the filesystem as having
 // errors). Reading every logged block here is what writing the replay home
 // needs anyway.
-func (fs *FS) checkJournalForWrite() error {
-	ov, ok := fs.overlay.(*journal.Overlay)
-	if !ok || ov == nil {
+func (fs *FS) CheckJournalForWrite() error {
+	ov := fs.jov
+	if ov == nil {
 		return nil
 	}
 	if err := ov.Verify(); err != nil {
