@@ -60,17 +60,19 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return a.demo(args)
 	case "partitions":
 		return a.partitions(args)
+	case "live":
+		return a.live(args)
 	}
 	return a.relink(args)
 }
 
 // commands are the command words. "relink" names the default command.
-var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true}
+var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true, "live": true}
 
 // valueFlags are the flags (of any command) that take a value in the next
 // argument; a command word right after one of them is that value, not the
 // command. TestValueFlags keeps it in step with the flag sets.
-var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true, "partition": true, "offset": true}
+var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true, "partition": true, "offset": true, "copy": true, "out": true}
 
 // splitCommand finds the command word: first, as documented, or after
 // flags ("ext4relink --dev X list"). Everything else stays in order.
