@@ -28,6 +28,9 @@ var manual = []section{
 		"ext4relink journal --dev DEV [--json]",
 		"ext4relink partitions --dev DISK [--json]",
 		"ext4relink demo [--dir DIR]",
+		"ext4relink live [--json]",
+		"ext4relink live --copy PID:FD --out FILE [--freeze] [--force] [--json]",
+		"ext4relink live --all --out DIR [--freeze] [--force] [--json]",
 		"ext4relink help | --help | --version",
 	}}},
 	{"DESCRIPTION", []block{
@@ -35,10 +38,11 @@ var manual = []section{
 		not lost yet. Do not kill that process and do not shut the machine down
 		cleanly: closing the last descriptor frees the inode at once, and nothing,
 		not ext4relink either, can bring it back. Copy the file out now, through
-		the descriptor the process holds (as root):`),
+		the descriptor the process holds (as root; see LIVE below):`),
 		code{
-			`find /proc/[0-9]*/fd -lname '*(deleted)' -printf '%p -> %l\n'`,
-			"cp /proc/PID/fd/N /path/to/rescued",
+			"ext4relink live",
+			"ext4relink live --copy PID:FD --out /other/disk/rescued --freeze",
+			"cp /proc/PID/fd/N /other/disk/rescued   # the same, without ext4relink",
 		},
 		para(`ext4relink is for what is left after a crash or power cut, when no
 		process holds the file any more.`),
@@ -85,6 +89,15 @@ var manual = []section{
 			whole disk: number, start, size, type, name, and whether each holds
 			an ext2/3/4 filesystem, with the option that selects it. Never
 			writes.`},
+		{"live", `List every deleted file still held on this running system:
+			open descriptors (/proc/PID/fd), memory mappings (/proc/PID/maps) and
+			loop devices whose backing file was deleted, each with its device
+			(major:minor and /dev name), mount point, inode, size, the name it had,
+			every holder (PID, command, descriptor, mapping, loop device) with the
+			--copy argument for it, and the exact relink command to run from rescue
+			media after a crash. With --copy, copy one out; with --all --out DIR,
+			every one (as DIR/DEVNAME-INODE-NAME). Never writes to a held file.
+			See LIVE.`},
 		{"demo", `Unpack the bundled crash image (a database file and a log that
 			were deleted while open, captured after sync), list its orphans
 			and relink them, then check the result with e2fsck -fn when it
@@ -112,7 +125,8 @@ var manual = []section{
 			own root, not from where it is usually mounted (for a filesystem
 			mounted at /mnt/data, /mnt/data/x is /x). Its directory must
 			exist; /lost+found always does. A PATH ending in / is refused`},
-		{"--all", "relink every deleted-open orphan"},
+		{"--all", `relink every deleted-open orphan; with live, copy every held
+			deleted file into the directory --out (made if missing)`},
 		{"--into DIR", `directory for --all (default /lost+found); the names are
 			#INODE, to be quoted in a shell ('#14')`},
 		{"--dry-run", `print the plan (every block to be written and the fields
@@ -139,6 +153,21 @@ var manual = []section{
 			(a root filesystem that cannot be unmounted). The kernel's cached
 			view then goes stale: reboot afterwards and never remount it
 			read-write before that. Not for image files: unmount those`},
+		{"--copy PID:FD", `live: copy the deleted file process PID holds open as
+			descriptor FD (decimal, as live prints it). PID:map:START-END copies a
+			file the process only maps, loop:loopN (or /dev/loopN) the deleted
+			backing file of a loop device, read through the device (from its
+			offset on; blocks of zeros become holes)`},
+		{"--out FILE", `live: the output file (with --all, a directory). Put it on
+			another disk: on the filesystem that holds the deleted file it is
+			refused unless that has room for the copy plus a margin (64 MiB or 2%),
+			and inside a loop device being copied it is always refused`},
+		{"--force", "live: replace an existing output (refused otherwise)"},
+		{"--freeze", `live: stop every process that holds the file (SIGSTOP) for
+			the copy, so a file being written is copied as it was at one
+			instant, and always resume them (SIGCONT), also on errors and on
+			SIGINT, SIGTERM or SIGHUP to ext4relink. A process stopped before
+			is left stopped. Not for loop devices (the kernel writes them)`},
 		{"-h, --help", "this text"},
 		{"--version", "print the version, the VCS revision and the Go version it was built with"},
 	}}},
@@ -159,11 +188,44 @@ var manual = []section{
 		a name that needs a new directory block, and directory orphans, are
 		refused.`),
 	}},
+	{"LIVE", []block{
+		para(`While a process still holds a deleted file, the data is intact and
+		readable through /proc/PID/fd/FD. live --copy copies it from there,
+		read-only and sparse (SEEK_DATA and SEEK_HOLE: holes stay holes), into
+		a temporary file next to --out; it is flushed, read back from the disk
+		and its sha256 compared before it is renamed to --out, and the size
+		and sha256 are printed. A full output disk stops the copy and the
+		partial file is removed (exit 10). Without --freeze a file that changes
+		during the copy gives a warning: the copy may mix old and new data.`),
+		para(`Why not on the same filesystem: the held blocks are not free space,
+		so writing there cannot overwrite them; but the copy takes as much space
+		again on the very filesystem the holder is still writing to. Filling it
+		makes the holder's own writes fail with ENOSPC (a database or VM, the
+		thing being rescued, may then crash or corrupt its data) and uses up the
+		reserve that keeps the system running. It is allowed only when the space
+		available to ordinary users exceeds the file's allocated size plus the
+		margin.`),
+		para(`What is not possible: a deleted file cannot be given a name again
+		while its filesystem is mounted, by any tool: linkat() on
+		/proc/PID/fd/FD fails with ENOENT for a file whose link count is 0, and
+		the frelink call that would allow it exists only as a kernel module.
+		Killing the holders, or a clean shutdown, closes the last descriptor and
+		frees the file for good. After a crash or power cut it waits on the
+		orphan list instead: boot rescue media, do not mount the filesystem or
+		run fsck, and run the command live printed for it,
+		'ext4relink --dev DEV --inode N --name PATH' (DEV is the mount's source
+		device, PATH the name inside the filesystem).`),
+		para(`Should ext4relink itself be killed with SIGKILL during a --freeze
+		copy, resume the holders with 'kill -CONT PID' (the PIDs are printed
+		before they are stopped). Asynchronous I/O a process submitted before
+		it was stopped (io_uring, AIO) can still complete during the copy.`),
+	}},
 	{"EXIT STATUS", []block{defs{
 		{"0", "success"},
 		{"1", "internal error (a bug; please report it with the message)"},
 		{"2", "usage error"},
-		{"3", `device error: cannot open, read or write DEV; also a device that is
+		{"3", `device error: cannot open, read or write DEV (for live: /proc or
+			the held file; live without root when processes could not be read); also a device that is
 			read-only (losetup -r, blockdev --setro, a write-protect switch),
 			refused before anything is written, and running without root; and a
 			DEV that holds a partition table instead of a filesystem (the message
@@ -174,8 +236,16 @@ var manual = []section{
 		{"6", `refused: a valid feature or structure ext4relink does not support (named
 			in the message); nothing was written`},
 		{"7", `refused: the request cannot be done (not an orphan, name exists, parent
-			is not a directory, ...); nothing was written`},
+			is not a directory, ...); nothing was written. For live: no such
+			process, descriptor or loop device, not a deleted regular file, the
+			output exists (without --force), the output on the holder's own
+			filesystem without room, a holder that cannot be stopped`},
 		{"8", "written, but verification afterwards failed (the message says what)"},
+		{"10", `live: the output cannot be written (its directory is missing, the
+			disk is full, an I/O error); a partial output was removed, the held
+			file is untouched`},
+		{"130", `live: SIGINT, SIGTERM or SIGHUP during a copy: the holders were
+			resumed and the partial output removed`},
 	}}},
 	{"EXAMPLES", []block{code{
 		"ext4relink list --dev /dev/mapper/vg-root",
@@ -184,5 +254,8 @@ var manual = []section{
 		"ext4relink --dev disk.img --all --into /lost+found --json",
 		"ext4relink partitions --dev vm-disk.raw",
 		"ext4relink list --dev vm-disk.raw --partition 2",
+		"ext4relink live",
+		"ext4relink live --copy 4242:7 --out /media/usb/orders.db --freeze",
+		"ext4relink live --all --out /media/usb/rescued --json",
 	}}},
 }
