@@ -25,6 +25,7 @@ type liveOpts struct {
 	all    bool
 	force  bool
 	freeze bool
+	pids   string // --pid: only the files these processes hold
 }
 
 // possible is what live says about what can and cannot be done, in the
@@ -54,6 +55,7 @@ func (a *app) live(args []string) int {
 	fl.BoolVar(&o.all, "all", false, "")
 	fl.BoolVar(&o.force, "force", false, "")
 	fl.BoolVar(&o.freeze, "freeze", false, "")
+	fl.StringVar(&o.pids, "pid", "", "")
 	if code, ok := a.parse(fl, args, false); !ok {
 		return code
 	}
@@ -64,12 +66,14 @@ func (a *app) live(args []string) int {
 		return a.usageErr("--out is required with --copy (the output file) and --all (the output directory); put it on another disk")
 	case o.copy == "" && !o.all && (o.out != "" || o.force || o.freeze):
 		return a.usageErr("--out, --force and --freeze go with --copy PID:FD or --all")
+	case o.copy != "" && o.pids != "":
+		return a.usageErr("--pid selects files for the list and --all; --copy names its process already")
 	case o.copy != "":
 		return a.liveCopy(o)
 	case o.all:
 		return a.liveCopyAll(o)
 	}
-	return a.liveList()
+	return a.liveList(o)
 }
 
 // liveFail reports an error of the live package with its exit code.
@@ -96,10 +100,35 @@ func liveExitCode(err error) int {
 	return exitInternal
 }
 
-func (a *app) liveList() int {
+// scan finds the held deleted files, only those the processes in --pid
+// hold when it is given.
+func (a *app) scan(o liveOpts) (*live.Report, int, bool) {
+	var want []int
+	if o.pids != "" {
+		for _, p := range strings.Split(o.pids, ",") {
+			n, err := parseDecimal(p, 31)
+			if err != nil || n == 0 {
+				return nil, a.usageErr("--pid %q: want process IDs in decimal, separated by commas", o.pids), false
+			}
+			want = append(want, int(n))
+		}
+	}
 	r, err := live.Scan()
 	if err != nil {
-		return a.liveFail(err)
+		return nil, a.liveFail(err), false
+	}
+	if want != nil {
+		r.Files = slices.DeleteFunc(r.Files, func(f live.File) bool {
+			return !slices.ContainsFunc(f.Holders, func(h live.Holder) bool { return slices.Contains(want, h.PID) })
+		})
+	}
+	return r, 0, true
+}
+
+func (a *app) liveList(o liveOpts) int {
+	r, code, ok := a.scan(o)
+	if !ok {
+		return code
 	}
 	if a.json {
 		a.printJSON(liveReport{r, possible})
@@ -265,25 +294,22 @@ type copyAllResult struct {
 	*live.CopyResult
 	Error    string `json:"error,omitempty"`
 	ExitCode int    `json:"exit_code,omitempty"`
+	// Gone: every holder closed it between the scan and the copy.
+	Gone bool `json:"gone,omitempty"`
 }
 
-// liveCopyAll copies every held deleted file into the directory o.out,
-// as DEVNAME-INODE-NAME, through a descriptor when there is one, else a
-// mapping, else the loop device.
-func (a *app) liveCopyAll(o liveOpts) int {
-	r, err := live.Scan()
-	if err != nil {
-		return a.liveFail(err)
-	}
-	if err := os.MkdirAll(o.out, 0o700); err != nil {
-		return a.liveFail(fmt.Errorf("%w: cannot make the output directory %s: %v", live.ErrOutput, o.out, err))
-	}
-	code := exitOK
-	var results []copyAllResult
-	for _, f := range r.Files {
-		h := bestHolder(f.Holders)
-		name := fmt.Sprintf("%s-%d-%s", filepath.Base(devLabel(f)), f.Inode, filepath.Base(f.Path))
-		opt := live.CopyOptions{Out: filepath.Join(o.out, name), Force: o.force, Freeze: o.freeze && h.Kind != live.HolderLoop, Note: a.note}
+// copyHeld copies one file for --all, as DEVNAME-INODE-NAME in o.out,
+// through its holders in turn (descriptors first, then mappings, then a
+// loop device) until one still holds it. On error the result names what
+// was tried.
+func (a *app) copyHeld(f live.File, o liveOpts) (*live.CopyResult, error) {
+	name := fmt.Sprintf("%s-%d-%s", filepath.Base(devLabel(f)), f.Inode, filepath.Base(f.Path))
+	out := filepath.Join(o.out, name)
+	hs := slices.Clone(f.Holders)
+	slices.SortStableFunc(hs, func(x, y live.Holder) int { return int(x.Kind) - int(y.Kind) })
+	var err error
+	for _, h := range hs {
+		opt := live.CopyOptions{Out: out, Force: o.force, Freeze: o.freeze && h.Kind != live.HolderLoop, Note: a.note}
 		if opt.Freeze {
 			for _, x := range f.Holders {
 				opt.Holders = append(opt.Holders, x.PID)
@@ -292,16 +318,49 @@ func (a *app) liveCopyAll(o liveOpts) int {
 			a.note("%s is held only by %s: copied without --freeze (no process to stop)", f.Path, h.Loop)
 		}
 		src, _ := live.ParseSource(h.Copy)
-		res, err := live.Copy(src, opt)
-		if err != nil {
+		var res *live.CopyResult
+		if res, err = live.Copy(src, opt); !errors.Is(err, live.ErrNoSource) {
+			if err != nil {
+				res = &live.CopyResult{Source: h.Copy, Path: f.Path, Inode: f.Inode, Out: out}
+			}
+			return res, err
+		}
+	}
+	return nil, err
+}
+
+// liveCopyAll copies every held deleted file into the directory o.out,
+// as DEVNAME-INODE-NAME, through a descriptor when there is one, else a
+// mapping, else the loop device.
+func (a *app) liveCopyAll(o liveOpts) int {
+	r, code, ok := a.scan(o)
+	if !ok {
+		return code
+	}
+	if err := os.MkdirAll(o.out, 0o700); err != nil {
+		return a.liveFail(fmt.Errorf("%w: cannot make the output directory %s: %v", live.ErrOutput, o.out, err))
+	}
+	code = exitOK
+	var results []copyAllResult
+files:
+	for _, f := range r.Files {
+		res, err := a.copyHeld(f, o)
+		switch {
+		case errors.Is(err, live.ErrNoSource):
+			// Every holder let go between the scan and the copy: gone, and
+			// nothing anyone can copy any more.
+			a.note("warning: %s (inode %d) is no longer held (closed since the list was made): it is gone, nothing to copy", f.Path, f.Inode)
+			results = append(results, copyAllResult{CopyResult: &live.CopyResult{Path: f.Path, Inode: f.Inode}, Gone: true})
+			continue
+		case err != nil:
 			c := liveExitCode(err)
-			fmt.Fprintf(a.stderr, "ext4relink: %s (%s): %v\n", f.Path, h.Copy, err)
-			results = append(results, copyAllResult{CopyResult: &live.CopyResult{Source: h.Copy, Path: f.Path, Inode: f.Inode, Out: opt.Out}, Error: err.Error(), ExitCode: c})
+			fmt.Fprintf(a.stderr, "ext4relink: %s: %v\n", f.Path, err)
+			results = append(results, copyAllResult{CopyResult: res, Error: err.Error(), ExitCode: c})
 			if code == exitOK {
 				code = c
 			}
 			if c == exitInterrupted {
-				break
+				break files
 			}
 			continue
 		}
@@ -326,14 +385,4 @@ func devLabel(f live.File) string {
 		return f.Device
 	}
 	return fmt.Sprintf("%d_%d", f.Major, f.Minor)
-}
-
-func bestHolder(hs []live.Holder) live.Holder {
-	best := hs[0]
-	for _, h := range hs[1:] {
-		if h.Kind < best.Kind {
-			best = h
-		}
-	}
-	return best
 }

@@ -52,6 +52,8 @@ func TestLiveBadInput(t *testing.T) {
 		{[]string{"--copy", pid + ":03", "--out", out}, exitUsage, "not a decimal number"},
 		{[]string{"--copy", h.copyArg(), "--all", "--out", out}, exitUsage, "not both"},
 		{[]string{"--freeze"}, exitUsage, "go with --copy"},
+		{[]string{"--pid", "0x10"}, exitUsage, "want process IDs"},
+		{[]string{"--pid", pid, "--copy", h.copyArg(), "--out", out}, exitUsage, "names its process already"},
 		{[]string{"--out", out}, exitUsage, "go with --copy"},
 		{[]string{"--dev", "/dev/null"}, exitUsage, "unknown flag"},
 		{[]string{"--copy", h.copyArg(), "--copy", h.copyArg(), "--out", out}, exitUsage, "more than once"},
@@ -170,7 +172,7 @@ func TestLiveValueFlags(t *testing.T) {
 	a := &app{stdout: io.Discard, stderr: io.Discard}
 	a.live([]string{"--help"})
 	for _, fl := range a.flagSets {
-		for _, name := range []string{"copy", "out"} {
+		for _, name := range []string{"copy", "out", "pid"} {
 			if fl.Lookup(name) == nil || !valueFlags[name] {
 				t.Errorf("--%s: not a live flag, or not in valueFlags", name)
 			}

@@ -150,7 +150,7 @@ func startHolder(t *testing.T, mode, path string) *holder {
 }
 
 // src is the /proc path of what h holds.
-func (h *holder) src() string { return fmt.Sprintf("/proc/%d/fd/%d", h.pid, h.fd) }
+func (h *holder) src() string     { return fmt.Sprintf("/proc/%d/fd/%d", h.pid, h.fd) }
 func (h *holder) copyArg() string { return fmt.Sprintf("%d:%d", h.pid, h.fd) }
 
 // state is the process state letter from /proc/PID/stat.

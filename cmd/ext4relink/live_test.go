@@ -150,7 +150,8 @@ func TestLiveListAndCopy(t *testing.T) {
 	}
 
 	all := filepath.Join(b.Dir, "all")
-	code, outAll, errs := runCLI("live", "--all", "--out", all)
+	// --pid: only these holders' files (the machine may hold others).
+	code, outAll, errs := runCLI("live", "--all", "--out", all, "--pid", fmt.Sprintf("%d,%d", held.pid, mapped.pid))
 	if code != exitOK {
 		t.Fatalf("live --all: exit %d\n%s%s", code, outAll, errs)
 	}
@@ -160,8 +161,16 @@ func TestLiveListAndCopy(t *testing.T) {
 			t.Errorf("--all: %s has sha256 %s, want %s", name, s, sum)
 		}
 	}
+	if ents, _ := os.ReadDir(all); len(ents) != 2 {
+		t.Errorf("--all --pid copied %d files, want 2", len(ents))
+	}
 	noTemps(t, b.Dir)
 	sourceUntouched(t, held, before, heldSum)
+
+	code, text, _ = runCLI("live", "--pid", fmt.Sprint(mapped.pid))
+	if code != exitOK || strings.Contains(text, "orders.db") || !strings.Contains(text, "mapped.bin") {
+		t.Errorf("live --pid %d: exit %d\n%s", mapped.pid, code, text)
+	}
 }
 
 // sourceUntouched: the held file still reads the same and nothing of its

@@ -72,7 +72,7 @@ var commands = map[string]bool{"list": true, "journal": true, "demo": true, "hel
 // valueFlags are the flags (of any command) that take a value in the next
 // argument; a command word right after one of them is that value, not the
 // command. TestValueFlags keeps it in step with the flag sets.
-var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true, "partition": true, "offset": true, "copy": true, "out": true}
+var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true, "partition": true, "offset": true, "copy": true, "out": true, "pid": true}
 
 // splitCommand finds the command word: first, as documented, or after
 // flags ("ext4relink --dev X list"). Everything else stays in order.

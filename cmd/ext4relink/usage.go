@@ -28,9 +28,9 @@ var manual = []section{
 		"ext4relink journal --dev DEV [--json]",
 		"ext4relink partitions --dev DISK [--json]",
 		"ext4relink demo [--dir DIR]",
-		"ext4relink live [--json]",
+		"ext4relink live [--pid PID,...] [--json]",
 		"ext4relink live --copy PID:FD --out FILE [--freeze] [--force] [--json]",
-		"ext4relink live --all --out DIR [--freeze] [--force] [--json]",
+		"ext4relink live --all --out DIR [--pid PID,...] [--freeze] [--force] [--json]",
 		"ext4relink help | --help | --version",
 	}}},
 	{"DESCRIPTION", []block{
@@ -162,6 +162,8 @@ var manual = []section{
 			another disk: on the filesystem that holds the deleted file it is
 			refused unless that has room for the copy plus a margin (64 MiB or 2%),
 			and inside a loop device being copied it is always refused`},
+		{"--pid PID,...", `live: only the files these processes hold (decimal,
+			separated by commas), for the list and for --all`},
 		{"--force", "live: replace an existing output (refused otherwise)"},
 		{"--freeze", `live: stop every process that holds the file (SIGSTOP) for
 			the copy, so a file being written is copied as it was at one

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -156,7 +157,7 @@ func onSignals(fr *Freezer) (context.Context, func()) {
 func freezeAll(fr *Freezer, s *source, opt CopyOptions) error {
 	pids := []int{s.pid}
 	for _, p := range opt.Holders {
-		if p != s.pid && p != 0 {
+		if p != 0 && !slices.Contains(pids, p) {
 			pids = append(pids, p)
 		}
 	}
