@@ -142,7 +142,7 @@ func onSignals(fr *Freezer) (context.Context, func()) {
 		select {
 		case sig := <-sigs:
 			fr.Resume()
-			cancel(fmt.Errorf("%w by %v", ErrInterrupted, sig))
+			cancel(fmt.Errorf("%w by signal (%v); the holders were resumed", ErrInterrupted, sig))
 		case <-done:
 		}
 	}()
