@@ -231,6 +231,22 @@ func TestLiveFreeze(t *testing.T) {
 	}
 	writerRuns(t, w)
 
+	// Without --freeze, the copy of a file being written warns that it may
+	// mix old and new data.
+	warned := false
+	for i := 0; i < 5 && !warned; i++ {
+		o := filepath.Join(b.Dir, fmt.Sprintf("unfrozen%d", i))
+		code, _, errs := runCLI("live", "--copy", w.copyArg(), "--out", o)
+		if code != exitOK {
+			t.Fatalf("copy without --freeze: exit %d\n%s", code, errs)
+		}
+		warned = strings.Contains(errs, "changed while it was copied") && strings.Contains(errs, "--freeze")
+		os.Remove(o)
+	}
+	if !warned {
+		t.Error("copies of a file being written never warned that it changed")
+	}
+
 	// A full output disk: exit 10, nothing left there, writer resumed.
 	full := filepath.Join(tiny.Dir, "vm.img")
 	c = liveCopyJSON(t, exitOutput, "--copy", w.copyArg(), "--out", full, "--freeze")

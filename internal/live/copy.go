@@ -197,7 +197,7 @@ func checkOutput(s *source, opt CopyOptions) (bool, error) {
 	if s.block && st.Dev == s.rdev {
 		return false, fmt.Errorf("%w: %s is on the filesystem inside %s, the very device being copied: every block written there would change what is being read. Write the copy to another disk", ErrNoRoom, dir, filepath.Base(s.f.Name()))
 	}
-	if st.Dev != s.dev {
+	if st.Dev != s.dev && !sameFsid(s, &sf) {
 		return false, nil
 	}
 	need := s.blocks*512 + max(int64(sameFSMargin), int64(sf.Blocks)*sf.Bsize/50)
@@ -210,6 +210,17 @@ func checkOutput(s *source, opt CopyOptions) (bool, error) {
 			ErrNoRoom, dir, human(free), human(s.blocks*512), human(need-s.blocks*512))
 	}
 	return true, nil
+}
+
+// sameFsid reports whether statfs says the output directory is on the
+// held file's filesystem although the device numbers differ (btrfs
+// subvolumes have their own).
+func sameFsid(s *source, out *unix.Statfs_t) bool {
+	var in unix.Statfs_t
+	if s.block || unix.Fstatfs(int(s.f.Fd()), &in) != nil {
+		return false
+	}
+	return in.Fsid != (unix.Fsid{}) && in.Fsid == out.Fsid && in.Type == out.Type
 }
 
 // copyData copies s into w, sparse, and returns the sha256 of the whole
