@@ -174,10 +174,20 @@ func newExt4(t *testing.T, sizeMiB int) *loopmnt.Mounted {
 	if err := os.Truncate(img, int64(sizeMiB)<<20); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0", img).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0", img).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
 	return loopmnt.Must(t, img, "")
+}
+
+// backingFile is the image behind loop device dev.
+func backingFile(t *testing.T, dev string) string {
+	t.Helper()
+	b, err := os.ReadFile("/sys/block/" + filepath.Base(dev) + "/loop/backing_file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // region is data to write at an offset of a test file.

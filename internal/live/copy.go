@@ -204,7 +204,7 @@ func checkOutput(s *source, opt CopyOptions) (bool, error) {
 	free := int64(sf.Bavail) * sf.Bsize
 	if free < need {
 		return true, fmt.Errorf("%w: %s is on the filesystem that holds the deleted file, which has %s available to ordinary writes; the copy needs %s plus a margin of %s. "+
-			"The held blocks are not free space, so the copy cannot overwrite them; but it takes as much space again on the filesystem the holder is still writing to: "+
+			"The held blocks are not free space, so the copy cannot overwrite them; but it takes as much space again on the filesystem the holder (and the rest of the system) is still writing to: "+
 			"filling it makes the holder's own writes fail with ENOSPC (a database or a VM, the very thing being rescued, may then crash or corrupt its data), and eats the reserve that keeps the system running. "+
 			"Write the copy to another disk (a USB disk, a network filesystem)",
 			ErrNoRoom, dir, human(free), human(s.blocks*512), human(need-s.blocks*512))

@@ -294,7 +294,7 @@ func (f *File) describe(mounts []MountInfo) {
 	f.MountPoint, f.FSType, f.Source = m.MountPoint, m.FSType, m.Source
 	f.FSPath = FSPath(m, f.Path)
 	dev := f.Device
-	if strings.HasPrefix(m.Source, "/dev/") {
+	if strings.HasPrefix(m.Source, "/dev/") && m.Source != "/dev/root" {
 		dev = m.Source
 	}
 	switch {
@@ -303,11 +303,31 @@ func (f *File) describe(mounts []MountInfo) {
 	case dev == "" || f.FSPath == "":
 		f.Notes = append(f.Notes, "the device or the path inside the filesystem is unknown: no rescue command")
 	default:
-		f.Rescue = fmt.Sprintf("ext4relink --dev %s --inode %d --name %s", ShellQuote(dev), f.Inode, ShellQuote(f.FSPath))
+		f.Rescue = fmt.Sprintf("ext4relink --dev %s --inode %d --name %s", f.devArg(dev), f.Inode, ShellQuote(f.FSPath))
 		if _, err := os.Lstat(f.Path); err == nil {
 			f.Notes = append(f.Notes, fmt.Sprintf("%s exists again (a new file): after a crash, give --name another path, or the relink is refused", f.Path))
 		}
 	}
+}
+
+// devArg is the rescue command's --dev argument, shell-quoted. A
+// filesystem on a loop device is, after a crash, in the loop device's
+// backing file (the device itself is gone): then it names that file, with
+// --offset when the device starts inside it.
+func (f *File) devArg(dev string) string {
+	name, ok := strings.CutPrefix(dev, "/dev/")
+	if !ok || !strings.HasPrefix(name, "loop") || !decimal(strings.TrimPrefix(name, "loop")) {
+		return ShellQuote(dev)
+	}
+	l, err := LoopBacking(name)
+	if err != nil || l.Deleted || l.Path == "" {
+		return ShellQuote(dev)
+	}
+	f.Notes = append(f.Notes, fmt.Sprintf("its filesystem is on %s, whose backing file is %s: after a crash the loop device is gone, so the rescue command reads the image", dev, l.Path))
+	if l.Offset != 0 {
+		return fmt.Sprintf("%s --offset %d", ShellQuote(l.Path), l.Offset)
+	}
+	return ShellQuote(l.Path)
 }
 
 // DevName is /dev/NAME of a block device number, from
