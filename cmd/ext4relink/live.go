@@ -185,6 +185,9 @@ func printLiveFile(w io.Writer, f live.File) {
 		where += ", " + f.FSType + ", mounted at " + f.MountPoint
 	}
 	size := "size unknown (held only by a loop device)"
+	if len(f.Holders) > 0 && f.Holders[0].LoopSize > 0 {
+		size = fmt.Sprintf("the loop device shows %d bytes of it", f.Holders[0].LoopSize)
+	}
 	if f.Size >= 0 {
 		size = fmt.Sprintf("%d bytes, %d sectors allocated", f.Size, f.Blocks)
 	}

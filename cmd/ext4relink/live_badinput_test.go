@@ -44,6 +44,7 @@ func TestLiveBadInput(t *testing.T) {
 		{[]string{"--copy", "loop:loop999999", "--out", out}, exitRequest, "no loop device /dev/loop999999"},
 		{[]string{"--copy", h.copyArg(), "--out", existing}, exitRequest, "exists; choose another --out, or give --force"},
 		{[]string{"--copy", h.copyArg(), "--out", b.Dir}, exitRequest, "is a directory"},
+		{[]string{"--copy", h.copyArg(), "--out", "/dev/null", "--force"}, exitRequest, "not a regular file"},
 		{[]string{"--copy", h.copyArg(), "--out", filepath.Join(b.Dir, "no", "such", "dir")}, exitOutput, "the output directory"},
 		{[]string{"--copy", h.copyArg(), "--out", filepath.Join(a.Dir, "same")}, exitRequest, "fail with ENOSPC"},
 		{[]string{"--copy", h.copyArg()}, exitUsage, "--out is required"},

@@ -248,10 +248,25 @@ func TestLiveFreeze(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := startHolder(t, "writer", p)
+	// A second holder of the same file: --freeze stops it too.
+	second := exec.Command("sleep", "600")
+	shared, err := os.Open(w.src())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.ExtraFiles = []*os.File{shared}
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shared.Close()
+	defer func() { second.Process.Kill(); second.Wait() }()
 	out := filepath.Join(b.Dir, "vm.img")
 	c := liveCopyJSON(t, exitOK, "--copy", w.copyArg(), "--out", out, "--freeze")
-	if len(c.Frozen) != 1 || c.Frozen[0] != w.pid {
-		t.Errorf("frozen %v, want [%d]", c.Frozen, w.pid)
+	if len(c.Frozen) != 2 || c.Frozen[0] != w.pid || c.Frozen[1] != second.Process.Pid {
+		t.Errorf("frozen %v, want [%d %d]", c.Frozen, w.pid, second.Process.Pid)
+	}
+	if st := (&holder{pid: second.Process.Pid}).state(t); st == 'T' {
+		t.Error("the second holder was left stopped")
 	}
 	copied, err := os.ReadFile(out)
 	if err != nil {

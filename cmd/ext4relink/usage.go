@@ -97,7 +97,13 @@ var manual = []section{
 			--copy argument for it, and the exact relink command to run from rescue
 			media after a crash. With --copy, copy one out; with --all --out DIR,
 			every one (as DIR/DEVNAME-INODE-NAME). Never writes to a held file.
-			See LIVE.`},
+			With --json: an object with "files" (each with "major", "minor",
+			"device", "mount_point", "fstype", "inode", "size" and "blocks", -1
+			when only a loop device holds it, "path", "fs_path",
+			"rescue_command" and "holders", each with "kind" fd, map or loop,
+			"pid", "command", "fd", "map", "loop" and "copy") and
+			"what_is_possible"; a copy prints its "out", "size", "sha256",
+			"blocks", "verified", "frozen". See LIVE.`},
 		{"demo", `Unpack the bundled crash image (a database file and a log that
 			were deleted while open, captured after sync), list its orphans
 			and relink them, then check the result with e2fsck -fn when it

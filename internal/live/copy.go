@@ -181,6 +181,9 @@ func checkOutput(s *source, opt CopyOptions) (bool, error) {
 		if fi.IsDir() {
 			return false, fmt.Errorf("%w: %s is a directory; give the output file's name", ErrOutputExists, opt.Out)
 		}
+		if !fi.Mode().IsRegular() && fi.Mode()&os.ModeSymlink == 0 {
+			return false, fmt.Errorf("%w: %s exists and is not a regular file (%v); the copy is written to a new file, choose another --out", ErrOutputExists, opt.Out, fi.Mode().Type())
+		}
 		if !opt.Force {
 			return false, fmt.Errorf("%w: %s exists; choose another --out, or give --force to replace it", ErrOutputExists, opt.Out)
 		}
