@@ -226,7 +226,11 @@ var manual = []section{
 		para(`Should ext4relink itself be killed with SIGKILL during a --freeze
 		copy, resume the holders with 'kill -CONT PID' (the PIDs are printed
 		before they are stopped). Asynchronous I/O a process submitted before
-		it was stopped (io_uring, AIO) can still complete during the copy.`),
+		it was stopped (io_uring, AIO) can still complete during the copy. A
+		holder in the foreground of a terminal is moved to the background by
+		its shell when it stops: type fg there afterwards. If --out is on a
+		FUSE filesystem whose daemon is a holder, the copy waits for it
+		forever: Ctrl-C resumes the holders; write elsewhere.`),
 	}},
 	{"EXIT STATUS", []block{defs{
 		{"0", "success"},
