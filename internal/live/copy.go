@@ -142,6 +142,9 @@ func onSignals(fr *Freezer) (context.Context, func()) {
 		select {
 		case sig := <-sigs:
 			fr.Resume()
+			// A second signal kills ext4relink as usual, should a read
+			// or write hang.
+			signal.Stop(sigs)
 			cancel(fmt.Errorf("%w by signal (%v); the holders were resumed", ErrInterrupted, sig))
 		case <-done:
 		}
