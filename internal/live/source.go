@@ -34,6 +34,10 @@ func openSource(src Source) (*source, error) {
 	}
 	base := fmt.Sprintf("/proc/%d", src.PID)
 	if _, err := os.Stat(base); err != nil {
+		if os.Geteuid() != 0 {
+			// /proc mounted with hidepid hides other users' processes.
+			return nil, fmt.Errorf("%w: no process %d is visible to this user (has it exited? /proc may hide other users' processes: run ext4relink as root)", ErrNoSource, src.PID)
+		}
 		return nil, fmt.Errorf("%w: there is no process %d (has it exited? 'ext4relink live' lists the holders)", ErrNoSource, src.PID)
 	}
 	comm := Comm(src.PID)
