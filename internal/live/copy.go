@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -121,13 +122,41 @@ func Copy(src Source, opt CopyOptions) (res *CopyResult, err error) {
 	if err := finish(tmp, res); err != nil {
 		return nil, cleanupErr(err, tmp.Name(), opt.Out)
 	}
-	if err := os.Rename(tmp.Name(), opt.Out); err != nil {
-		return nil, cleanupErr(fmt.Errorf("%w: rename %s to %s: %v", ErrOutput, tmp.Name(), opt.Out, err), tmp.Name(), opt.Out)
+	if err := context.Cause(ctx); err != nil {
+		return nil, cleanupErr(err, tmp.Name(), opt.Out)
+	}
+	if err := place(tmp.Name(), opt.Out, opt.Force); err != nil {
+		return nil, cleanupErr(err, tmp.Name(), opt.Out)
 	}
 	committed = true
 	tmp.Close()
 	syncDir(filepath.Dir(opt.Out))
 	return res, nil
+}
+
+// place renames the finished copy to out; without force never over a file
+// that appeared since the output was checked (RENAME_NOREPLACE, or a hard
+// link where the filesystem lacks it).
+func place(tmp, out string, force bool) error {
+	if force {
+		if err := os.Rename(tmp, out); err != nil {
+			return fmt.Errorf("%w: rename %s to %s: %v", ErrOutput, tmp, out, err)
+		}
+		return nil
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, out, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		if err = os.Link(tmp, out); err == nil {
+			os.Remove(tmp)
+		}
+	}
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%w: %s appeared while the copy was made; choose another --out, or give --force to replace it", ErrOutputExists, out)
+	case err != nil:
+		return fmt.Errorf("%w: rename %s to %s: %v", ErrOutput, tmp, out, err)
+	}
+	return nil
 }
 
 // onSignals catches SIGINT, SIGTERM and SIGHUP for the copy's duration: the

@@ -151,3 +151,22 @@ func TestFreezeAlreadyStopped(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyOutputAppears: an output made by someone else while the copy
+// runs is not replaced (without --force), and the partial copy goes.
+func TestCopyOutputAppears(t *testing.T) {
+	src := sleeper(t, newExt4(t, 32), 2<<20)
+	outDir := newExt4(t, 32)
+	out := filepath.Join(outDir, "theirs")
+	testHook = func(int64) { os.WriteFile(out, []byte("theirs"), 0o600) }
+	defer func() { testHook = nil }()
+	_, err := Copy(src, CopyOptions{Out: out})
+	if !errors.Is(err, ErrOutputExists) {
+		t.Fatalf("Copy: %v, want the output refused", err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "theirs" {
+		t.Errorf("the file that appeared was replaced: %q", b)
+	}
+	os.Remove(out)
+	leftovers(t, outDir)
+}
