@@ -287,6 +287,9 @@ func (a *app) printCopied(r *live.CopyResult) {
 	if r.SameFS {
 		fmt.Fprintln(w, "note: the copy is on the filesystem that holds the deleted file (there was room); keep an eye on its free space.")
 	}
+	if r.MountedRW != "" {
+		fmt.Fprintf(a.stderr, "ext4relink: warning: %s is mounted read-write at %s: the filesystem inside may have changed during the copy; for a consistent copy unmount it (or mount -o remount,ro %s) and copy again\n", r.Source, r.MountedRW, r.MountedRW)
+	}
 	if r.Changed {
 		fmt.Fprintf(a.stderr, "ext4relink: warning: %s changed while it was copied: the copy may mix old and new data; copy again with --freeze for a consistent one\n", r.Source)
 	}

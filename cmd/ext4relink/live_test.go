@@ -368,5 +368,10 @@ func TestLiveLoop(t *testing.T) {
 	if !strings.Contains(c.Error, "very device being copied") {
 		t.Errorf("output inside the loop device: %q", c.Error)
 	}
+	// Mounted read-write: the copy is made, with a warning.
+	code, _, errs := runCLI("live", "--copy", arg, "--out", filepath.Join(b.Dir, "mounted.img"))
+	if code != exitOK || !strings.Contains(errs, "mounted read-write at "+inner.Dir) {
+		t.Errorf("copy of a mounted loop device: exit %d, %s", code, errs)
+	}
 	inner.Unmount()
 }

@@ -50,6 +50,9 @@ type CopyResult struct {
 	// Changed: without --freeze, the file's size or times moved while it
 	// was copied, so the copy may mix old and new data.
 	Changed bool `json:"changed_during_copy,omitempty"`
+	// MountedRW: the loop device being copied is mounted read-write
+	// there, so the filesystem inside may change during the copy.
+	MountedRW string `json:"loop_mounted_rw,omitempty"`
 	SameFS  bool `json:"same_filesystem,omitempty"`
 }
 
@@ -79,6 +82,9 @@ func Copy(src Source, opt CopyOptions) (res *CopyResult, err error) {
 		return nil, fmt.Errorf("%w: %s is written by the kernel for whatever uses the loop device, not by a process --freeze could stop; unmount it, or remount it read-only (mount -o remount,ro), then copy", ErrFreeze, src.Loop)
 	}
 	res = &CopyResult{Source: src.String(), Path: s.path, Inode: s.ino, Out: opt.Out, SourceBlocks: s.blocks}
+	if s.block {
+		res.MountedRW = mountedRW(s.rdev)
+	}
 	if res.SameFS, err = checkOutput(s, opt); err != nil {
 		return nil, err
 	}
@@ -132,6 +138,16 @@ func Copy(src Source, opt CopyOptions) (res *CopyResult, err error) {
 	tmp.Close()
 	syncDir(filepath.Dir(opt.Out))
 	return res, nil
+}
+
+// mountedRW is where device rdev is mounted read-write, or "".
+func mountedRW(rdev uint64) string {
+	for _, m := range ParseMountinfo(readFile("/proc/self/mountinfo")) {
+		if m.Dev == rdev && !m.ReadOnly {
+			return m.MountPoint
+		}
+	}
+	return ""
 }
 
 // place renames the finished copy to out; without force never over a file
