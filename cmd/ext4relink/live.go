@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"github.com/ext4relink/ext4relink/internal/live"
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 )
 
 // Exit codes of live (besides the shared ones in usage.go).
@@ -222,8 +225,35 @@ func holderText(h live.Holder) string {
 	return s
 }
 
-// note prints a progress line on stderr.
+// progress returns a progress printer for a copy (bytes, rate) when
+// stderr is a terminal, else nil.
+func (a *app) progress() func(done, size int64) {
+	f, ok := a.stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+		return nil
+	}
+	start := time.Now()
+	return func(done, size int64) {
+		a.progressShown = true
+		rate := float64(done) / time.Since(start).Seconds()
+		fmt.Fprintf(f, "\rext4relink: copied %s of %s (%s/s)   ", devio.HumanSize(done), devio.HumanSize(size), devio.HumanSize(int64(rate)))
+	}
+}
+
+// endProgress ends the progress line, if one was printed.
+func (a *app) endProgress() {
+	if a.progressShown {
+		fmt.Fprintln(a.stderr)
+		a.progressShown = false
+	}
+}
+
+// note prints a line on stderr.
 func (a *app) note(format string, args ...any) {
+	a.endProgress()
 	fmt.Fprintf(a.stderr, "ext4relink: "+format+"\n", args...)
 }
 
@@ -232,11 +262,12 @@ func (a *app) liveCopy(o liveOpts) int {
 	if err != nil {
 		return a.usageErr("%v", err)
 	}
-	opt := live.CopyOptions{Out: o.out, Force: o.force, Freeze: o.freeze, Note: a.note}
+	opt := live.CopyOptions{Out: o.out, Force: o.force, Freeze: o.freeze, Note: a.note, Progress: a.progress()}
 	if o.freeze && src.Loop == "" {
 		opt.Holders = otherHolders(src)
 	}
 	res, err := live.Copy(src, opt)
+	a.endProgress()
 	if err != nil {
 		return a.liveFail(err)
 	}
@@ -315,7 +346,7 @@ func (a *app) copyHeld(f live.File, o liveOpts) (*live.CopyResult, error) {
 	slices.SortStableFunc(hs, func(x, y live.Holder) int { return int(x.Kind) - int(y.Kind) })
 	var err error
 	for _, h := range hs {
-		opt := live.CopyOptions{Out: out, Force: o.force, Freeze: o.freeze && h.Kind != live.HolderLoop, Note: a.note}
+		opt := live.CopyOptions{Out: out, Force: o.force, Freeze: o.freeze && h.Kind != live.HolderLoop, Note: a.note, Progress: a.progress()}
 		if opt.Freeze {
 			for _, x := range f.Holders {
 				opt.Holders = append(opt.Holders, x.PID)
@@ -325,7 +356,9 @@ func (a *app) copyHeld(f live.File, o liveOpts) (*live.CopyResult, error) {
 		}
 		src, _ := live.ParseSource(h.Copy)
 		var res *live.CopyResult
-		if res, err = live.Copy(src, opt); !errors.Is(err, live.ErrNoSource) {
+		res, err = live.Copy(src, opt)
+		a.endProgress()
+		if !errors.Is(err, live.ErrNoSource) {
 			if err != nil {
 				res = &live.CopyResult{Source: h.Copy, Path: f.Path, Inode: f.Inode, Out: out}
 			}

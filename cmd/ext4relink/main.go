@@ -35,6 +35,8 @@ type app struct {
 	// section is the part of DEV the command worked in (--partition,
 	// --offset), once the device is open.
 	section *devio.Section
+	// progressShown: a progress line (live) waits for its newline.
+	progressShown bool
 }
 
 // run executes one command line and returns the exit status. It never

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +30,9 @@ type CopyOptions struct {
 	Holders []int
 	// Note receives what the user should hear while it happens (stderr).
 	Note func(format string, args ...any)
+	// Progress, when set, is called now and then during the copy with the
+	// bytes done (holes included) and the size.
+	Progress func(done, size int64)
 }
 
 // CopyResult is what a copy did.
@@ -53,7 +57,7 @@ type CopyResult struct {
 	// MountedRW: the loop device being copied is mounted read-write
 	// there, so the filesystem inside may change during the copy.
 	MountedRW string `json:"loop_mounted_rw,omitempty"`
-	SameFS  bool `json:"same_filesystem,omitempty"`
+	SameFS    bool   `json:"same_filesystem,omitempty"`
 }
 
 // chunk is the read size: large reads, one buffer.
@@ -115,7 +119,7 @@ func Copy(src Source, opt CopyOptions) (res *CopyResult, err error) {
 		s.size, s.blocks = before.Size, before.Blocks
 		res.SourceBlocks = s.blocks
 	}
-	sum, data, err := copyData(ctx, s, tmp)
+	sum, data, err := copyData(ctx, s, tmp, opt.Progress)
 	resumed := fr.Resume()
 	if len(resumed) > 0 && opt.Note != nil {
 		opt.Note("resumed %v (SIGCONT)", resumed)
@@ -276,8 +280,8 @@ func sameFsid(s *source, out *unix.Statfs_t) bool {
 
 // copyData copies s into w, sparse, and returns the sha256 of the whole
 // content (holes read as zeros) and the bytes of data copied.
-func copyData(ctx context.Context, s *source, w *os.File) ([]byte, int64, error) {
-	c := &copier{ctx: ctx, s: s, w: w, h: sha256.New(), buf: make([]byte, chunk)}
+func copyData(ctx context.Context, s *source, w *os.File, progress func(done, size int64)) ([]byte, int64, error) {
+	c := &copier{ctx: ctx, s: s, w: w, h: sha256.New(), buf: make([]byte, chunk), progress: progress, last: time.Now()}
 	for _, r := range c.dataRanges() {
 		if err := c.copyRange(r[0], r[1]); err != nil {
 			return nil, c.data, err
@@ -300,6 +304,9 @@ type copier struct {
 	buf    []byte
 	hashed int64 // the content up to here is in h
 	data   int64
+
+	progress func(done, size int64)
+	last     time.Time // of the last progress call
 }
 
 // dataRanges lists the data regions below the size, by SEEK_DATA and
@@ -357,6 +364,10 @@ func (c *copier) copyRange(from, to int64) error {
 		c.data += int64(got)
 		if testHook != nil {
 			testHook(c.data)
+		}
+		if c.progress != nil && time.Since(c.last) > 500*time.Millisecond {
+			c.progress(pos, c.s.size)
+			c.last = time.Now()
 		}
 	}
 	return nil
