@@ -155,7 +155,7 @@ func fsckOnlyOrphans(t *testing.T, img string, fx *fixtures.Image, relinked map[
 func checkContents(t *testing.T, img string, want map[string]string) {
 	t.Helper()
 	paths := slices.Sorted(mapKeys(want))
-	got := mountRead(t, img, paths)
+	got := testfs.MountRead(t, img, paths)
 	for _, p := range paths {
 		if got[p] != want[p] {
 			t.Errorf("%s: sha256 %s, want %s", p, got[p], want[p])
@@ -203,7 +203,7 @@ func rwSession(t *testing.T, img string, relinked map[string]string) {
 	}
 	testfs.E2fsckClean(t, img)
 	if appended != "" {
-		got := mountRead(t, img, []string{"written-after-relink"})
+		got := testfs.MountRead(t, img, []string{"written-after-relink"})
 		s := sha256.Sum256(buf)
 		if got["written-after-relink"] != hex.EncodeToString(s[:]) {
 			t.Fatal("file written after the relink reads back wrong")

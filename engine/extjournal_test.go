@@ -34,14 +34,14 @@ func TestExternalJournalFrozen(t *testing.T) {
 		}
 	}
 	jLoop := loopmnt.Attach(t, jImg, false)
-	fcRun(t, "mke2fs", "-q", "-F", "-O", "journal_dev", "-b", "4096", jLoop)
-	fcRun(t, "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-J", "device="+jLoop, fImg)
+	testfs.Exec(t, "mke2fs", "-q", "-F", "-O", "journal_dev", "-b", "4096", jLoop)
+	testfs.Exec(t, "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-J", "device="+jLoop, fImg)
 	m := loopmnt.Must(t, fImg, "journal_path="+jLoop)
 	defer m.Unmount()
-	data := fcRandom(300000, 21)
+	data := testfs.Random(300000, 21)
 	os.Mkdir(filepath.Join(m.Dir, "data"), 0o755)
 	held := filepath.Join(m.Dir, "data", "big")
-	fcWrite(t, held, data)
+	testfs.WriteFile(t, held, data)
 	f, err := os.Open(held)
 	if err != nil {
 		t.Fatal(err)
@@ -58,10 +58,10 @@ func TestExternalJournalFrozen(t *testing.T) {
 		t.Fatal(err)
 	}
 	crashF, crashJ := filepath.Join(dir, "crash.img"), filepath.Join(dir, "crash-journal.img")
-	fcRun(t, "fsfreeze", "-f", m.Dir)
+	testfs.Exec(t, "fsfreeze", "-f", m.Dir)
 	errF := fixtures.CopySparse(fImg, crashF)
 	errJ := fixtures.CopySparse(jImg, crashJ)
-	fcRun(t, "fsfreeze", "-u", m.Dir)
+	testfs.Exec(t, "fsfreeze", "-u", m.Dir)
 	if errF != nil || errJ != nil {
 		t.Fatal(errF, errJ)
 	}

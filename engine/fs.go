@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ext4relink/ext4relink/ext4fs"
+	"github.com/ext4relink/ext4relink/ext4fs/fastcommit"
 	"github.com/ext4relink/ext4relink/internal/undo"
 )
 
@@ -49,7 +50,11 @@ func (fs *FS) loadFastCommits() {
 	if pending == nil {
 		return
 	}
-	if err := fs.applyFastCommits(tags); err != nil {
+	blocks, err := fastcommit.Replay(fs.Below(ext4fs.LayerFastCommit), tags)
+	if err == nil && blocks != nil {
+		err = fs.SetFastCommit(blocks)
+	}
+	if err != nil {
 		fs.Journal.FastCommitsRefused = fmt.Errorf("%w; replaying them failed: %w", pending, err)
 	} else {
 		fs.Journal.FastCommits = len(tags)

@@ -1,15 +1,10 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ext4relink/ext4relink/internal/loopmnt"
 	"github.com/ext4relink/ext4relink/internal/testfs"
 
 	"github.com/ext4relink/ext4relink/fixtures"
@@ -53,38 +48,6 @@ func relinkRun(img string, req Request) (relinkResult, error) {
 	return r, err
 }
 
-// mountRead mounts the image read-only and returns sha256 of each path
-// (file content, or symlink target).
-func mountRead(t *testing.T, img string, paths []string) map[string]string {
-	t.Helper()
-	m := loopmnt.Must(t, img, "ro")
-	defer m.Unmount()
-	mnt := m.Dir
-	got := map[string]string{}
-	for _, p := range paths {
-		full := filepath.Join(mnt, p)
-		fi, err := os.Lstat(full)
-		if err != nil {
-			t.Errorf("%s: %v", p, err)
-			continue
-		}
-		var data []byte
-		if fi.Mode()&os.ModeSymlink != 0 {
-			s, err := os.Readlink(full)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data = []byte(s)
-		} else if data, err = os.ReadFile(full); err != nil {
-			t.Errorf("%s: %v", p, err)
-			continue
-		}
-		s := sha256.Sum256(data)
-		got[p] = hex.EncodeToString(s[:])
-	}
-	return got
-}
-
 func TestRelinkAllQuick(t *testing.T) {
 	for _, name := range []string{"ext4-4k-freeze", "ext4-4k-sync", "ext4-4k-journal"} {
 		img := fixtures.Get(t, name)
@@ -104,7 +67,7 @@ func TestRelinkAllQuick(t *testing.T) {
 				}
 			}
 		}
-		got := mountRead(t, p, paths)
+		got := testfs.MountRead(t, p, paths)
 		for k, v := range want {
 			if got[k] != v {
 				t.Errorf("%s: %s sha256 %s, want %s", name, k, got[k], v)

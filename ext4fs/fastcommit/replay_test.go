@@ -1,4 +1,4 @@
-package engine
+package fastcommit_test
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ext4relink/ext4relink/engine"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +37,7 @@ const fcKeptFile = "keep/entry-00000-with-a-longish-name"
 
 // fcTouched lists the inodes the valid fast commits log an INODE record or
 // a range of.
-func fcTouched(t *testing.T, fsys *FS) []uint32 {
+func fcTouched(t *testing.T, fsys *engine.FS) []uint32 {
 	t.Helper()
 	if fsys.Log == nil || fsys.Log.FastCommit == nil {
 		t.Fatal("no fast-commit area was scanned")
@@ -56,7 +56,7 @@ func fcTouched(t *testing.T, fsys *FS) []uint32 {
 	return out
 }
 
-// TestFastCommitFixtureReplay: LoadFS replays the fixture's pending fast
+// TestFastCommitFixtureReplay: engine.LoadFS replays the fixture's pending fast
 // commit; the kept file reads with its appended content, as e2fsck -fy (which
 // replays fast commits) leaves it; after the replay is written home every
 // inode the fast commit logged is, byte for byte in debugfs' view, what
@@ -64,7 +64,7 @@ func fcTouched(t *testing.T, fsys *FS) []uint32 {
 func TestFastCommitFixtureReplay(t *testing.T) {
 	img := fixtures.Get(t, "ext4-fastcommit")
 	ours := img.Copy(t)
-	fsysOp, err := OpenFS(ours, Options{Mode: ReadWrite})
+	fsysOp, err := engine.OpenFS(ours, engine.Options{Mode: engine.ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestFastCommitFixtureReplay(t *testing.T) {
 	if fsys.Journal.FastCommits == 0 {
 		t.Fatal("Journal.FastCommits is 0: the fixture has no pending fast commit")
 	}
-	_, _, kept, err := NewPlan(fsys, time.Now()).Resolve(fcKeptFile)
+	_, _, kept, err := engine.NewPlan(fsys, time.Now()).Resolve(fcKeptFile)
 	if err != nil || kept == 0 {
 		t.Fatalf("resolving %s: inode %d, %v", fcKeptFile, kept, err)
 	}
@@ -120,53 +120,6 @@ func TestFastCommitFixtureReplay(t *testing.T) {
 	}
 }
 
-// TestFastCommitFixtureRelink: the whole engine on the fast-commit fixture:
-// relink every orphan, e2fsck -fn is clean, the kernel reads every relinked
-// file with the manifest's sha256 and the kept file with its appended text.
-func TestFastCommitFixtureRelink(t *testing.T) {
-	img := fixtures.Get(t, "ext4-fastcommit")
-	p := img.Copy(t)
-	plan, err := relinkImage(t, p, Request{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testfs.E2fsckClean(t, p)
-	want := map[string]string{}
-	for _, r := range plan.Relinks {
-		if o := manifestOrphan(t, img, r.Inode); o.Kind != "dir" {
-			want[strings.TrimPrefix(r.Path, "/")] = o.SHA256
-		}
-	}
-	if len(want) != countRelinkable(img) {
-		t.Fatalf("relinked %d files/symlinks, the manifest has %d", len(want), countRelinkable(img))
-	}
-	paths := append(slices.Sorted(maps.Keys(want)), fcKeptFile)
-	got := mountRead(t, p, paths)
-	for path, sum := range want {
-		if got[path] != sum {
-			t.Errorf("%s: sha256 %s, want %s", path, got[path], sum)
-		}
-	}
-	// The kept file as e2fsck's replay leaves it.
-	theirs := img.Copy(t)
-	exec.Command("e2fsck", "-fy", theirs).Run()
-	fsysOp, err := OpenFS(theirs, Options{Mode: ReadOnly})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, dev := fsysOp.FS, fsysOp.Dev
-	_, _, kept, err := NewPlan(fsys, time.Now()).Resolve(fcKeptFile)
-	dev.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(testfs.Cat(t, theirs, uint64(kept)))
-	if got[fcKeptFile] != hex.EncodeToString(s[:]) {
-		t.Errorf("%s: sha256 %s, e2fsck's replay gives %x", fcKeptFile, got[fcKeptFile], s)
-	}
-	t.Run("every-other", func(t *testing.T) { acceptEveryOther(t, img) })
-}
-
 // --- generated fast-commit images ------------------------------------------
 
 // fcScenario is a fast-commit image built by the running kernel: setup runs
@@ -192,19 +145,6 @@ type fcImage struct {
 	orphanSum string
 }
 
-func fcRandom(n int, seed int64) []byte {
-	b := make([]byte, n)
-	rand.New(rand.NewSource(seed)).Read(b)
-	return b
-}
-
-func fcWrite(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func fcFsync(t *testing.T, path string) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -214,13 +154,6 @@ func fcFsync(t *testing.T, path string) {
 	defer f.Close()
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func fcRun(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 }
 
@@ -282,7 +215,7 @@ func buildFCImageOnce(t *testing.T, sc fcScenario) *fcImage {
 		t.Fatal(err)
 	}
 	f.Close()
-	fcRun(t, "mkfs.ext4", "-F", "-q", "-b", fmt.Sprint(sc.bs), "-O", "fast_commit",
+	testfs.Exec(t, "mkfs.ext4", "-F", "-q", "-b", fmt.Sprint(sc.bs), "-O", "fast_commit",
 		"-E", "lazy_itable_init=0,lazy_journal_init=0", src)
 	// A long commit interval: the only full commit after setup is the syncfs.
 	m := loopmnt.Must(t, src, "commit=600")
@@ -290,8 +223,8 @@ func buildFCImageOnce(t *testing.T, sc fcScenario) *fcImage {
 	mnt := m.Dir
 	sc.setup(t, mnt)
 	held := filepath.Join(mnt, "held.bin")
-	orphanData := fcRandom(3*sc.bs+123, 99)
-	fcWrite(t, held, orphanData)
+	orphanData := testfs.Random(3*sc.bs+123, 99)
+	testfs.WriteFile(t, held, orphanData)
 	hf, err := os.Open(held)
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +249,7 @@ func buildFCImageOnce(t *testing.T, sc fcScenario) *fcImage {
 		}
 		img.want[p] = fcSum(b)
 	}
-	fcRun(t, "cp", "--sparse=always", src, img.path) // the crash image
+	testfs.Exec(t, "cp", "--sparse=always", src, img.path) // the crash image
 	hf.Close()
 	if err := m.Unmount(); err != nil {
 		t.Fatal(err)
@@ -338,23 +271,23 @@ var fcScenarios = []fcScenario{
 		name: "ranges", bs: 4096, sizeMiB: 64,
 		setup: func(t *testing.T, mnt string) {
 			os.Mkdir(filepath.Join(mnt, "data"), 0o755)
-			fcWrite(t, filepath.Join(mnt, "data/append"), fcRandom(5000, 1))
-			fcWrite(t, filepath.Join(mnt, "data/trunc"), fcRandom(20*4096, 2))
-			fcWrite(t, filepath.Join(mnt, "data/punch"), fcRandom(16*4096, 3))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/append"), testfs.Random(5000, 1))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/trunc"), testfs.Random(20*4096, 2))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/punch"), testfs.Random(16*4096, 3))
 		},
 		fc: func(t *testing.T, mnt string) {
 			f, err := os.OpenFile(filepath.Join(mnt, "data/append"), os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.Write(fcRandom(20000, 4))
+			f.Write(testfs.Random(20000, 4))
 			f.Sync()
 			f.Close()
 			os.Truncate(filepath.Join(mnt, "data/trunc"), 9*4096+100)
 			fcFsync(t, filepath.Join(mnt, "data/trunc"))
-			fcRun(t, "fallocate", "-p", "-o", "16384", "-l", "16384", filepath.Join(mnt, "data/punch"))
+			testfs.Exec(t, "fallocate", "-p", "-o", "16384", "-l", "16384", filepath.Join(mnt, "data/punch"))
 			fcFsync(t, filepath.Join(mnt, "data/punch"))
-			fcWrite(t, filepath.Join(mnt, "data/new"), fcRandom(30000, 5))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/new"), testfs.Random(30000, 5))
 			fcFsync(t, filepath.Join(mnt, "data/new"))
 		},
 		tags:  []uint16{journal.FCTagAddRange, journal.FCTagDelRange, journal.FCTagInode, journal.FCTagCreat},
@@ -364,13 +297,13 @@ var fcScenarios = []fcScenario{
 		name: "dentries", bs: 4096, sizeMiB: 64,
 		setup: func(t *testing.T, mnt string) {
 			os.Mkdir(filepath.Join(mnt, "data"), 0o755)
-			fcWrite(t, filepath.Join(mnt, "data/a"), fcRandom(7000, 6))
-			fcWrite(t, filepath.Join(mnt, "data/b"), fcRandom(100, 7))
-			fcWrite(t, filepath.Join(mnt, "data/c"), fcRandom(9000, 8))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/a"), testfs.Random(7000, 6))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/b"), testfs.Random(100, 7))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/c"), testfs.Random(9000, 8))
 			os.Link(filepath.Join(mnt, "data/c"), filepath.Join(mnt, "data/c2"))
 		},
 		fc: func(t *testing.T, mnt string) {
-			fcWrite(t, filepath.Join(mnt, "data/new"), fcRandom(12345, 9))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/new"), testfs.Random(12345, 9))
 			fcFsync(t, filepath.Join(mnt, "data/new"))
 			if err := os.Link(filepath.Join(mnt, "data/a"), filepath.Join(mnt, "data/a-link")); err != nil {
 				t.Fatal(err)
@@ -396,13 +329,13 @@ var fcScenarios = []fcScenario{
 		name: "multigroup-1k", bs: 1024, sizeMiB: 64,
 		setup: func(t *testing.T, mnt string) {
 			os.Mkdir(filepath.Join(mnt, "data"), 0o755)
-			fcWrite(t, filepath.Join(mnt, "data/holes"), fcRandom(40*1024, 10))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/holes"), testfs.Random(40*1024, 10))
 		},
 		fc: func(t *testing.T, mnt string) {
-			fcWrite(t, filepath.Join(mnt, "data/big"), fcRandom(12<<20, 11))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/big"), testfs.Random(12<<20, 11))
 			fcFsync(t, filepath.Join(mnt, "data/big"))
 			for i := 1; i < 40; i += 2 {
-				fcRun(t, "fallocate", "-p", "-o", fmt.Sprint(i*1024), "-l", "1024", filepath.Join(mnt, "data/holes"))
+				testfs.Exec(t, "fallocate", "-p", "-o", fmt.Sprint(i*1024), "-l", "1024", filepath.Join(mnt, "data/holes"))
 			}
 			fcFsync(t, filepath.Join(mnt, "data/holes"))
 		},
@@ -418,7 +351,7 @@ var fcScenarios = []fcScenario{
 		name: "deep-tree-1k", bs: 1024, sizeMiB: 64,
 		setup: func(t *testing.T, mnt string) {
 			os.Mkdir(filepath.Join(mnt, "data"), 0o755)
-			fcWrite(t, filepath.Join(mnt, "data/many"), fcRandom(1000*1024, 12))
+			testfs.WriteFile(t, filepath.Join(mnt, "data/many"), testfs.Random(1000*1024, 12))
 		},
 		fc: func(t *testing.T, mnt string) {
 			f, err := os.OpenFile(filepath.Join(mnt, "data/many"), os.O_RDWR, 0)
@@ -539,14 +472,14 @@ func TestFastCommitGenerated(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			img := buildFCImage(t, sc)
 			// The fast commits hold what the scenario is about.
-			fsysOp, err := OpenFS(img.path, Options{Mode: ReadOnly})
+			fsysOp, err := engine.OpenFS(img.path, engine.Options{Mode: engine.ReadOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
 			fsys, dev := fsysOp.FS, fsysOp.Dev
 			if fsys.Journal.FastCommitsRefused != nil {
 				dev.Close()
-				t.Fatalf("LoadFS did not replay the fast commits: %v", fsys.Journal.FastCommitsRefused)
+				t.Fatalf("engine.LoadFS did not replay the fast commits: %v", fsys.Journal.FastCommitsRefused)
 			}
 			var logged []string
 			for _, tg := range fsys.Log.FastCommit.Replay() {
@@ -582,7 +515,7 @@ func TestFastCommitGenerated(t *testing.T) {
 
 			t.Run("write-replay", func(t *testing.T) {
 				p := img.copy(t)
-				fsysOp, err := OpenFS(p, Options{Mode: ReadWrite})
+				fsysOp, err := engine.OpenFS(p, engine.Options{Mode: engine.ReadWrite})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -590,7 +523,7 @@ func TestFastCommitGenerated(t *testing.T) {
 				if fsys.Journal.FastCommitsRefused != nil || fsys.Journal.FastCommits == 0 {
 					t.Fatalf("FastCommit %v, %d records", fsys.Journal.FastCommitsRefused, fsys.Journal.FastCommits)
 				}
-				if err := fsys.Commit(NewPlan(fsys, time.Now())); err != nil {
+				if err := fsys.Commit(engine.NewPlan(fsys, time.Now())); err != nil {
 					t.Fatal(err)
 				}
 				dev.Close()
@@ -614,7 +547,7 @@ func TestFastCommitGenerated(t *testing.T) {
 
 			t.Run("relink", func(t *testing.T) {
 				p := img.copy(t)
-				plan, err := relinkImage(t, p, Request{All: true})
+				plan, err := relinkImage(t, p, engine.Request{All: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -624,7 +557,7 @@ func TestFastCommitGenerated(t *testing.T) {
 				testfs.E2fsckClean(t, p)
 				want := maps.Clone(img.want)
 				want[strings.TrimPrefix(plan.Relinks[0].Path, "/")] = img.orphanSum
-				got := mountRead(t, p, slices.Sorted(maps.Keys(want)))
+				got := testfs.MountRead(t, p, slices.Sorted(maps.Keys(want)))
 				for path, sum := range want {
 					if got[path] != sum {
 						t.Errorf("%s: sha256 %s, want %s", path, got[path], sum)
@@ -650,7 +583,7 @@ func compareWithE2fsck(t *testing.T, img *fcImage, ours string) {
 	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() > 1) {
 		t.Fatalf("e2fsck -fy: %v\n%s", err, out)
 	}
-	fsysOp, err := OpenFS(img.path, Options{Mode: ReadOnly})
+	fsysOp, err := engine.OpenFS(img.path, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -684,7 +617,7 @@ func compareWithE2fsck(t *testing.T, img *fcImage, ours string) {
 // tree or indirect blocks) take.
 func fcTreeSectors(t *testing.T, img string, ino uint32) uint64 {
 	t.Helper()
-	fsysOp, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsysOp, err := engine.OpenFS(img, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,7 +638,7 @@ func fcTreeSectors(t *testing.T, img string, ino uint32) uint64 {
 // replay may place those differently) on an image with nothing to recover.
 func fcDataRuns(t *testing.T, img string, ino uint32) []inode.Run {
 	t.Helper()
-	fsysOp, err := OpenFS(img, Options{Mode: ReadOnly})
+	fsysOp, err := engine.OpenFS(img, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -741,7 +674,7 @@ func fcDataRuns(t *testing.T, img string, ino uint32) []inode.Run {
 // finishRecovery's write order.)
 func fcIdempotent(t *testing.T, img *fcImage) {
 	p := img.copy(t)
-	fsysOp, err := OpenFS(p, Options{Mode: ReadWrite})
+	fsysOp, err := engine.OpenFS(p, engine.Options{Mode: engine.ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -784,7 +717,7 @@ func fcIdempotent(t *testing.T, img *fcImage) {
 		t.Fatal("the replay changed nothing but bookkeeping blocks")
 	}
 	dev.Close() // crash: the journal still needs recovery
-	fsysOp, err = OpenFS(p, Options{Mode: ReadWrite})
+	fsysOp, err = engine.OpenFS(p, engine.Options{Mode: engine.ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -858,13 +791,13 @@ type fcArea struct {
 }
 
 // loadMemFS loads a private in-memory copy of the image at path.
-func loadMemFS(t testing.TB, path string) (*FS, []byte) {
+func loadMemFS(t testing.TB, path string) (*engine.FS, []byte) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := LoadFS(&fcMemDev{raw})
+	fsys, err := engine.LoadFS(&fcMemDev{raw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -902,7 +835,7 @@ func (a *fcArea) with(edit func(blocks map[uint64][]byte)) []byte {
 }
 
 // withDev is with as a read-only device that shares the unchanged blocks.
-func (a *fcArea) withDev(edit func(blocks map[uint64][]byte)) Dev {
+func (a *fcArea) withDev(edit func(blocks map[uint64][]byte)) engine.Dev {
 	blocks := map[uint64][]byte{}
 	for j, p := range a.phys {
 		blocks[j] = bytes.Clone(a.img[int(p)*a.bs : int(p+1)*a.bs])
@@ -959,9 +892,9 @@ func (a *fcArea) find(tag uint16) (journal.FCTag, bool) {
 	return journal.FCTag{}, false
 }
 
-func loadDamaged(t *testing.T, img []byte, wantValid int) *FS {
+func loadDamaged(t *testing.T, img []byte, wantValid int) *engine.FS {
 	t.Helper()
-	fsys, err := LoadFS(&fcMemDev{img})
+	fsys, err := engine.LoadFS(&fcMemDev{img})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1077,7 +1010,7 @@ func TestFastCommitFlipEveryByte(t *testing.T) {
 			continue // its checksum is recomputed anyway
 		}
 		for k := 0; k < 4+int(tg.Len); k++ {
-			fsys, err := LoadFS(a.withDev(func(b map[uint64][]byte) { b[tg.Block][tg.Offset+k] ^= 0x5a }))
+			fsys, err := engine.LoadFS(a.withDev(func(b map[uint64][]byte) { b[tg.Block][tg.Offset+k] ^= 0x5a }))
 			switch {
 			case err != nil || fsys.Journal.FastCommitsRefused != nil:
 				refused++
@@ -1120,11 +1053,11 @@ func TestFastCommitUninitGroups(t *testing.T) {
 		in.SetChecksum(sb, target)
 		copy(rawIno, in.Encode()[:len(rawIno)])
 	})
-	fsys, err := LoadFS(&fcMemDev{raw})
+	fsys, err := engine.LoadFS(&fcMemDev{raw})
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, err := LoadFS(&fcMemDev{a.img})
+	before, err := engine.LoadFS(&fcMemDev{a.img})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1151,11 +1084,11 @@ func TestFastCommitUninitGroups(t *testing.T) {
 	if err := os.WriteFile(p, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dev, _, err := Open(p, Options{Mode: ReadWrite})
+	dev, _, err := engine.Open(p, engine.Options{Mode: engine.ReadWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err = LoadFS(dev)
+	fsys, err = engine.LoadFS(dev)
 	if err == nil {
 		err = fsys.WriteReplay()
 	}
@@ -1216,7 +1149,7 @@ func FuzzFastCommitReplay(f *testing.F) {
 	}
 	first := a.tags[0]
 	f.Fuzz(func(t *testing.T, off uint16, patch []byte) {
-		fsys, err := LoadFS(a.withDev(func(b map[uint64][]byte) {
+		fsys, err := engine.LoadFS(a.withDev(func(b map[uint64][]byte) {
 			blk := b[first.Block]
 			for i, x := range patch {
 				if k := int(off) + i; k < span && k < len(blk) {

@@ -1,17 +1,7 @@
-package engine
-
-import (
-	"fmt"
-
-	"github.com/ext4relink/ext4relink/ext4fs"
-	"github.com/ext4relink/ext4relink/journal"
-	"github.com/ext4relink/ext4relink/super"
-)
-
-// Fast-commit replay.
+// Package fastcommit replays jbd2 fast commits on the filesystem layer.
 //
 // The records of the valid fast commits (journal.FastCommitArea.Replay) are
-// applied in order on top of the journal overlay, into a Plan, the way the
+// applied in order on top of the journal overlay, into an ext4fs.Tx, the way the
 // kernel's ext4_fc_replay and e2fsck's ext4_fc_replay do:
 //
 //   - INODE copies the logged inode over the home inode, except i_block,
@@ -33,31 +23,42 @@ import (
 // damaged filesystem, the record is refused instead (see fastcommit_*.go);
 // the engine then refuses to touch the filesystem, naming the pending fast
 // commits. Nothing is ever dropped silently.
+package fastcommit
 
-// applyFastCommits replays fast-commit records (newer than the last full
-// commit) on top of the journal overlay and stores the resulting blocks in
-// the fast-commit layer, so that every later read sees the filesystem as the replay leaves
-// it. On error fs is left exactly as it was.
-func (fs *FS) applyFastCommits(tags []journal.FCTag) error {
+import (
+	"fmt"
+
+	"github.com/ext4relink/ext4relink/ext4fs"
+	"github.com/ext4relink/ext4relink/journal"
+	"github.com/ext4relink/ext4relink/super"
+)
+
+// Replay applies fast-commit records (newer than the last full commit) on
+// top of the view fs (the filesystem as the journal replay leaves it) and
+// returns the blocks the replay changes: the caller pushes them as the
+// fast-commit layer (ext4fs.FS.SetFastCommit), so that every later read
+// sees the filesystem as the replay leaves it. Nothing is written, and fs
+// is not changed.
+func Replay(fs *ext4fs.FS, tags []journal.FCTag) (ext4fs.BlockSet, error) {
 	if len(tags) == 0 {
-		return nil
+		return nil, nil
 	}
-	r, err := newFCReplay(fs.Below(ext4fs.LayerFastCommit), tags)
+	r, err := newFCReplay(fs, tags)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.run(); err != nil {
-		return err
+		return nil, err
 	}
 	changes, err := r.p.Changes()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fc := ext4fs.BlockSet{}
 	for _, c := range changes {
 		fc[c.Block] = c.New
 	}
-	return fs.SetFastCommit(fc)
+	return fc, nil
 }
 
 // fcReplay is the state of one replay.

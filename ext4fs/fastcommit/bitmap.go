@@ -1,4 +1,4 @@
-package engine
+package fastcommit
 
 import (
 	"fmt"
@@ -231,7 +231,7 @@ func (r *fcReplay) checkUnowned(blocks []uint64) error {
 			}
 			off := (idx % perBlock) * isz
 			owner, err := inodeOwns(fsi, ino, tb[off:off+isz], r.fs.ReadBlock, hit)
-			if err != nil && ino < sb.FirstInode() && ino != RootIno && ino != sb.JournalInum {
+			if err != nil && ino < sb.FirstInode() && ino != ext4fs.RootIno && ino != sb.JournalInum {
 				continue // an unused reserved inode (bad blocks list, boot loader...) need not be valid
 			}
 			if err != nil {

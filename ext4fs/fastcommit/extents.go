@@ -1,4 +1,4 @@
-package engine
+package fastcommit
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"github.com/ext4relink/ext4relink/journal"
 )
 
@@ -31,7 +32,7 @@ func (e fcExtent) end() uint64 { return e.lblk + e.n }
 // e2fsck applies it; such records, and inodes that are not extent-mapped
 // files, are refused.
 func (r *fcReplay) rangeInode(ino uint32) (*inode.Inode, error) {
-	if ino < r.p.SB.FirstInode() && ino != RootIno || ino > r.p.SB.InodesCount {
+	if ino < r.p.SB.FirstInode() && ino != ext4fs.RootIno || ino > r.p.SB.InodesCount {
 		return nil, fcCorrupt("inode %d is out of range or reserved", ino)
 	}
 	used, err := r.inodeInUse(r.p, ino)
@@ -266,15 +267,15 @@ func (r *fcReplay) treeBlocks(ino uint32, n int, oldMeta []uint64, goal uint64) 
 func (r *fcReplay) checkTree(ino uint32, in *inode.Inode, list []fcExtent, mp inode.MapParams) error {
 	m, err := inode.MapExtents(in.Block[:], mp, r.p.Read)
 	if err != nil {
-		return fmt.Errorf("%w: the rebuilt extent tree of inode %d does not map: %v", ErrInternal, ino, err)
+		return fmt.Errorf("%w: the rebuilt extent tree of inode %d does not map: %v", devio.ErrInternal, ino, err)
 	}
 	if len(m.Runs) != len(list) {
-		return fmt.Errorf("%w: the rebuilt extent tree of inode %d maps %d extents, not %d", ErrInternal, ino, len(m.Runs), len(list))
+		return fmt.Errorf("%w: the rebuilt extent tree of inode %d maps %d extents, not %d", devio.ErrInternal, ino, len(m.Runs), len(list))
 	}
 	for k, rn := range m.Runs {
 		e := list[k]
 		if uint64(rn.Logical) != e.lblk || uint64(rn.Len) != e.n || rn.Physical != e.pblk || rn.Unwritten != e.unwritten {
-			return fmt.Errorf("%w: the rebuilt extent tree of inode %d differs at extent %d", ErrInternal, ino, k)
+			return fmt.Errorf("%w: the rebuilt extent tree of inode %d differs at extent %d", devio.ErrInternal, ino, k)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package engine
+package fastcommit
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/ext4relink/ext4relink/dirent"
 	"github.com/ext4relink/ext4relink/ext4fs"
 	"github.com/ext4relink/ext4relink/inode"
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"github.com/ext4relink/ext4relink/journal"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -214,7 +215,7 @@ func (r *fcReplay) unlink(t journal.FCTag) error {
 			return err
 		}
 		if err := dirent.ValidateLeaf(b, d.Params); err != nil {
-			return fmt.Errorf("%w: removing %q left an invalid block: %v", ErrInternal, t.Name, err)
+			return fmt.Errorf("%w: removing %q left an invalid block: %v", devio.ErrInternal, t.Name, err)
 		}
 		r.p.Write(phys, b, fmt.Sprintf("directory %d block %d: entry %q removed (fast-commit replay)", d.Ino, lblk, t.Name))
 		return nil
@@ -238,7 +239,7 @@ func (r *fcReplay) unlinkInline(d *ext4fs.Dir, t journal.FCTag) error {
 		}
 		if found {
 			if err := dirent.CheckInline(ib, xa, d.Params); err != nil {
-				return fmt.Errorf("%w: removing %q left an invalid inline directory: %v", ErrInternal, t.Name, err)
+				return fmt.Errorf("%w: removing %q left an invalid inline directory: %v", devio.ErrInternal, t.Name, err)
 			}
 			return r.putInlineDir(d, ib, xa, fmt.Sprintf("inline directory: entry %q removed (fast-commit replay)", t.Name))
 		}

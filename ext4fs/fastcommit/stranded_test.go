@@ -1,4 +1,4 @@
-package engine
+package fastcommit_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/ext4relink/ext4relink/engine"
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/journal"
 )
@@ -33,7 +34,7 @@ func TestStrandedByFastCommit(t *testing.T) {
 	if !ok {
 		t.Fatal("the fixture's fast commit has no INODE record")
 	}
-	orig, err := LoadFS(&fcMemDev{a.img})
+	orig, err := engine.LoadFS(&fcMemDev{a.img})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestStrandedByFastCommit(t *testing.T) {
 	if err := os.WriteFile(p, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fsOp, err := OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err := engine.OpenFS(p, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +78,10 @@ func TestStrandedByFastCommit(t *testing.T) {
 	for _, o := range l.Orphans {
 		switch {
 		case o.Inode == head:
-			if o.Source != SourceChain || o.State != StateTruncating {
+			if o.Source != engine.SourceChain || o.State != engine.StateTruncating {
 				t.Errorf("head %d: %+v", head, o)
 			}
-		case o.Source == SourceStranded:
+		case o.Source == engine.SourceStranded:
 			stranded[o.Inode] = true
 		default:
 			t.Errorf("inode %d listed as %s", o.Inode, o.Source)
@@ -90,11 +91,11 @@ func TestStrandedByFastCommit(t *testing.T) {
 		t.Fatalf("%d stranded orphans listed, want %d", len(stranded), len(before.Orphans)-1)
 	}
 
-	plan, err := relinkImage(t, p, Request{All: true})
+	plan, err := relinkImage(t, p, engine.Request{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsOp, err = OpenFS(p, Options{Mode: ReadOnly})
+	fsOp, err = engine.OpenFS(p, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
