@@ -20,7 +20,7 @@
 //     free counts, flags and checksums and the superblock counts follow.
 //
 // Where the kernel and e2fsck disagree, or where either would leave a
-// damaged filesystem, the record is refused instead (see fastcommit_*.go);
+// damaged filesystem, the record is refused instead (see inode.go, extents.go, dentry.go);
 // the engine then refuses to touch the filesystem, naming the pending fast
 // commits. Nothing is ever dropped silently.
 package fastcommit
