@@ -2,7 +2,6 @@ package ext4fs
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -193,35 +192,13 @@ func (e *OtherInodeError) Error() string {
 }
 
 // removeRecord removes the record named name from a validated run of
-// records (in place) as ext4_generic_delete_entry does: the previous record
-// absorbs it, or, first in the run, it is marked unused. It reports whether
-// the name was there; a name naming another inode than ino is refused.
+// records (dirent.RemoveEntry), refusing one that names another inode
+// than ino.
 func removeRecord(space, name []byte, ino, dir uint32, p dirent.Params) (bool, error) {
-	prev := -1
-	var hit *dirent.Entry
-	err := dirent.Walk(space, p, func(e dirent.Entry) bool {
-		if e.Used() && bytes.Equal(e.Name, name) {
-			hit = &e
-			return false
+	return dirent.RemoveEntry(space, name, p, func(e dirent.Entry) error {
+		if e.Inode != ino {
+			return &OtherInodeError{Name: name, Dir: dir, Has: e.Inode, Want: ino, Block: super.NoBlock}
 		}
-		prev = e.Off
-		return true
+		return nil
 	})
-	if err != nil || hit == nil {
-		return false, err
-	}
-	if hit.Inode != ino {
-		return false, &OtherInodeError{Name: name, Dir: dir, Has: hit.Inode, Want: ino, Block: super.NoBlock}
-	}
-	if prev < 0 {
-		binary.LittleEndian.PutUint32(space[hit.Off:], 0)
-		return true, nil
-	}
-	size := dirent.RecLenFromDisk(binary.LittleEndian.Uint16(space[prev+4:]), p.BlockSize) + hit.Size(p.BlockSize)
-	v, ok := dirent.RecLenToDisk(size, p.BlockSize)
-	if !ok {
-		return false, super.Errorf(super.ErrCorrupt, "directory entry", super.NoBlock, int64(prev), "merged record length %d is invalid", size)
-	}
-	binary.LittleEndian.PutUint16(space[prev+4:], v)
-	return true, nil
 }
