@@ -123,7 +123,8 @@ func verifyOthers(before, after *OrphanList, gone map[uint32]bool) error {
 	for _, o := range before.Orphans {
 		// A stranded orphan not relinked is on no list before or after:
 		// what is left of the fast-commit replay that cut it off is gone.
-		if !gone[o.Inode] && !left[o.Inode] && o.Source != SourceStranded {
+		// Nor is a scan find (list --scan).
+		if !gone[o.Inode] && !left[o.Inode] && o.Source != SourceStranded && o.Source != SourceScan {
 			return fmt.Errorf("%w: orphan %d fell off the orphan list", ErrVerify, o.Inode)
 		}
 	}
