@@ -173,3 +173,55 @@ func TestScanDamagedChain(t *testing.T) {
 		})
 	}
 }
+
+// TestScanEveryFixture: on every kernel-made crash image (journal-only
+// captures included, where the orphans exist only in the replayed
+// journal) list --scan adds nothing to an intact list, and a scan that
+// starts from an empty list finds exactly the listed deleted-open and
+// past-eof orphans: it reads the inode tables through the overlay.
+func TestScanEveryFixture(t *testing.T) {
+	for _, img := range fixtures.All(t) {
+		t.Run(img.Name, func(t *testing.T) {
+			op, err := OpenFS(img.Path, Options{Mode: ReadOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer op.Dev.Close()
+			l, err := op.FS.Orphans()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := op.FS.ScanOrphans(l, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Found != 0 || st.Candidates != 0 {
+				t.Fatalf("the scan added %d (candidates %d, rejected %v) to an intact list", st.Found, st.Candidates, st.Rejected)
+			}
+			want := map[uint32]bool{}
+			for _, o := range l.Orphans {
+				if o.Problem == "" && o.Links == 0 && (o.State == StateDeletedOpen || o.State == StatePastEOF) {
+					want[o.Inode] = true
+				}
+			}
+			empty := &OrphanList{}
+			st, err = op.FS.ScanOrphans(empty, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[uint32]bool{}
+			for _, o := range empty.Orphans {
+				got[o.Inode] = true
+				if !want[o.Inode] {
+					t.Errorf("the scan finds inode %d, which is no listed deleted-open orphan", o.Inode)
+				}
+			}
+			for ino := range want {
+				if !got[ino] {
+					t.Errorf("the scan misses listed orphan %d", ino)
+				}
+			}
+			t.Logf("%d orphans; scan: %d groups (%d uninit), %d bytes, %d rejected, %v", len(want), st.Groups, st.UninitSkip, st.TableBytes, len(st.Rejected), st.Elapsed)
+		})
+	}
+}
