@@ -225,3 +225,13 @@ func TestScanEveryFixture(t *testing.T) {
 		})
 	}
 }
+
+// damagedChainImage is ext4-many with a chain member's link out of range
+// (chainDamageCases "out-of-range"), replay written home.
+func damagedChainImage(t *testing.T) *fixtures.Image {
+	t.Helper()
+	img := fixtures.Get(t, "ext4-many")
+	p := img.Copy(t)
+	damageChain(t, p, chainDamageCases[2])
+	return &fixtures.Image{Name: "ext4-many-damaged", Path: p, Manifest: img.Manifest}
+}
