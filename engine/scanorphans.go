@@ -321,8 +321,12 @@ func (fs *FS) addScanFinds(l *OrphanList, req Request) error {
 // not be read (the chain cannot be followed past one).
 func unreadableMember(l *OrphanList) (string, bool) {
 	for _, o := range l.Orphans {
-		if o.Problem != "" {
-			return fmt.Sprintf("%s %d (inode %d): %s", o.Source, max(o.Position, o.Slot), o.Inode, o.Problem), true
+		switch {
+		case o.Problem == "":
+		case o.Source == SourceOrphanFile:
+			return fmt.Sprintf("orphan file slot %d: %s", o.Slot, o.Problem), true
+		default:
+			return fmt.Sprintf("orphan chain position %d: %s", o.Position, o.Problem), true
 		}
 	}
 	return "", false
