@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -41,8 +42,10 @@ type ScanStats struct {
 // scanChunk bounds one read: large sequential reads, a bounded buffer.
 const scanChunk = 1 << 20
 
-// scanWorkers groups are read at once.
-const scanWorkers = 4
+// scanWorkers groups are read at once: a few reads in flight keep an SSD
+// busy, and more threads than CPUs only wait for each other (the pread
+// from the page cache is a copy the CPU makes).
+var scanWorkers = min(max(runtime.GOMAXPROCS(0), 2), 4)
 
 // scanGroup is the part of one group's inode table the scan reads.
 type scanGroup struct {
@@ -196,19 +199,28 @@ func (fs *FS) readTables(groups []*scanGroup, patch map[uint64][]byte, st *ScanS
 			progress(d, total)
 		}
 	}
+	// One buffer per worker, reused from group to group.
+	bufs := make(chan []byte, scanWorkers)
+	for range scanWorkers {
+		bufs <- make([]byte, max(uint64(scanChunk)/bs, 1)*bs)
+	}
 	var eg errgroup.Group
 	eg.SetLimit(scanWorkers)
 	for _, sg := range groups {
-		eg.Go(func() error { return fs.readTable(sg, patch, report) })
+		eg.Go(func() error {
+			buf := <-bufs
+			defer func() { bufs <- buf }()
+			return fs.readTable(sg, buf, patch, report)
+		})
 	}
 	return eg.Wait()
 }
 
-// readTable reads one group's table in chunks of whole blocks.
-func (fs *FS) readTable(sg *scanGroup, patch map[uint64][]byte, report func(uint64)) error {
+// readTable reads one group's table in chunks of whole blocks (buf: one
+// chunk).
+func (fs *FS) readTable(sg *scanGroup, buf []byte, patch map[uint64][]byte, report func(uint64)) error {
 	bs := uint64(fs.BlockSize())
-	perChunk := max(uint64(scanChunk)/bs, 1)
-	buf := make([]byte, min(perChunk, sg.blocks)*bs)
+	perChunk := uint64(len(buf)) / bs
 	perBlock := fs.BlockSize() / fs.SB.InodeSizeBytes()
 	for first := uint64(0); first < sg.blocks; first += perChunk {
 		n := min(perChunk, sg.blocks-first)
