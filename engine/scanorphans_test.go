@@ -191,6 +191,15 @@ func TestScanEveryFixture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			for g := range op.FS.SB.GroupCount() {
+				gd, err := op.FS.GroupDesc(g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if raw, dec := op.FS.rawInodeUninit(g), op.FS.SB.InodeUninit(gd); raw != dec {
+					t.Fatalf("group %d: INODE_UNINIT from the raw descriptor %v, decoded %v", g, raw, dec)
+				}
+			}
 			st, err := op.FS.ScanOrphans(l, nil)
 			if err != nil {
 				t.Fatal(err)
