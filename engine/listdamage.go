@@ -24,22 +24,32 @@ import (
 // behind the damage.
 
 // chainDamage says whether the chain walk stopped at a damaged link (not
-// at its natural end, nor at an unreadable member) and whose link it is:
-// owner is the last member read, or 0 for the superblock's s_last_orphan.
+// at its natural end) and whose link it is: owner is the last member read,
+// or 0 for the superblock's s_last_orphan. After a scan, an unreadable
+// member (its own link unknown) counts as damage too: the link to it is
+// cut, and what lay behind it is the scan's. Without a scan it is left
+// listed (--all refuses; see relinkAll).
 func (fs *FS) chainDamage(l *OrphanList) (owner, link uint32, damaged bool) {
-	var last *Orphan
-	for i := range l.Orphans {
-		if l.Orphans[i].Source == SourceChain {
-			last = &l.Orphans[i]
+	var chain []Orphan
+	for _, o := range l.Orphans {
+		if o.Source == SourceChain {
+			chain = append(chain, o)
 		}
 	}
-	switch {
-	case last == nil:
+	if len(chain) == 0 {
 		return 0, fs.SB.LastOrphan, fs.SB.LastOrphan != 0
-	case last.Problem != "":
-		return 0, 0, false // unreadable: its link is unknown, nothing to cut
 	}
-	return last.Inode, last.Next, last.Next != 0
+	last := chain[len(chain)-1]
+	if last.Problem == "" {
+		return last.Inode, last.Next, last.Next != 0
+	}
+	if !l.scanned {
+		return 0, 0, false
+	}
+	if len(chain) == 1 {
+		return 0, last.Inode, true
+	}
+	return chain[len(chain)-2].Inode, last.Inode, true
 }
 
 // checkDamage decides whether a relink may proceed on a damaged list: a
@@ -91,7 +101,7 @@ func (p *Plan) cutChain(l *OrphanList) error {
 	}
 	owner := uint32(0)
 	for _, o := range l.Orphans {
-		if o.Source == SourceChain && !gone[o.Inode] {
+		if o.Source == SourceChain && !gone[o.Inode] && o.Problem == "" {
 			owner = o.Inode
 		}
 	}

@@ -53,6 +53,8 @@ type OrphanList struct {
 	// number): a *super.FormatError naming the link. list shows what it
 	// can; a relink refuses, since it would rewrite that very list.
 	Damaged error `json:"-"`
+	// scanned: ScanOrphans added what lies on no list (see cutDamage).
+	scanned bool
 }
 
 // damaged records a problem with the list's own structure (the first one

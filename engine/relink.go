@@ -106,9 +106,10 @@ func (p *Plan) relinkOne(l *OrphanList, ino uint32, path string) error {
 
 // relinkAll relinks every deleted-open file and symlink into dir as #INODE.
 func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
-	if prob, ok := unreadableMember(l); ok {
+	if prob, ok := unreadableMember(l); ok && !l.scanned {
 		// An unreadable chain member hides every orphan behind it: "all"
-		// would silently leave those out. (A damaged link is checkDamage's.)
+		// would silently leave those out, unless the scan found them (the
+		// link to it is then cut). A damaged link is checkDamage's.
 		return nil, super.Errorf(super.ErrCorrupt, "orphan list", super.NoBlock, -1,
 			"%s; --all would leave out the orphans that cannot be read (relink the readable ones one at a time with --inode)", prob)
 	}

@@ -80,6 +80,7 @@ func (fs *FS) ScanOrphans(l *OrphanList, progress ScanProgress) (*ScanStats, err
 	if err := fs.readTables(groups, patch, st, progress); err != nil {
 		return nil, err
 	}
+	l.scanned = true
 	listed := map[uint32]bool{}
 	for _, o := range l.Orphans {
 		listed[o.Inode] = true

@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -243,4 +245,63 @@ func damagedChainImage(t *testing.T) *fixtures.Image {
 	p := img.Copy(t)
 	damageChain(t, p, chainDamageCases[2])
 	return &fixtures.Image{Name: "ext4-many-damaged", Path: p, Manifest: img.Manifest}
+}
+
+// TestScanUnreadableMember: a chain member whose inode fails its checksum
+// (after recovery) hides the members behind it. --all refuses; --all
+// --scan relinks every other orphan (those behind it found by the scan)
+// and cuts the link to the unreadable one, which is left as it was:
+// e2fsck -fn complains about that inode only, and a kernel mount reads
+// every other file back by sha256.
+func TestScanUnreadableMember(t *testing.T) {
+	img := fixtures.Get(t, "ext4-many")
+	p := img.Copy(t)
+	var bad uint32
+	damageChain(t, p, chainDamageCase{name: "replay only", edit: func(_ *super.Superblock, c []Orphan) (uint32, uint32) {
+		bad = c[len(c)/2].Inode
+		return bad, c[len(c)/2].Dtime // unchanged: the replay is written home
+	}})
+	op, err := OpenFS(p, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, err := op.FS.InodeLocation(bad)
+	op.Dev.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	at := int64(loc.Block)*int64(op.FS.BlockSize()) + int64(loc.Off) + 0x7C // l_i_checksum_lo
+	f.ReadAt(b, at)
+	b[0] ^= 0xFF
+	f.WriteAt(b, at)
+	f.Close()
+
+	if _, err := relinkImage(t, p, Request{All: true}); !errors.Is(err, super.ErrCorrupt) {
+		t.Fatalf("--all with an unreadable member: %v", err)
+	}
+	plan, err := relinkImage(t, p, Request{All: true, Scan: true})
+	if err != nil {
+		t.Fatalf("--all --scan: %v", err)
+	}
+	if n := len(plan.Relinks); n != len(img.Orphans)-1 {
+		t.Fatalf("relinked %d, want %d", n, len(img.Orphans)-1)
+	}
+	out, _ := exec.Command("e2fsck", "-fn", p).CombinedOutput()
+	for _, m := range inoRE.FindAllStringSubmatch(string(out), -1) {
+		if m[1] != fmt.Sprint(bad) {
+			t.Fatalf("e2fsck -fn complains about inode %s, not only the unreadable %d:\n%s", m[1], bad, out)
+		}
+	}
+	l, _ := scanList(t, p)
+	if l.Damaged != nil || len(l.Orphans) != 0 {
+		t.Fatalf("after: damaged %v, %d orphans listed", l.Damaged, len(l.Orphans))
+	}
+	want := allInLostFound(img)
+	delete(want, fmt.Sprintf("lost+found/#%d", bad))
+	checkContents(t, p, want)
 }

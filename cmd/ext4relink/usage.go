@@ -222,7 +222,11 @@ var manual = []section{
 		it still finds them afterwards. --all on a damaged list is refused
 		without --scan, since it would silently leave them out. Without a
 		journal, orphans on no list are not relinked: the ordered steps cannot
-		make their link count and their name one crash-safe change.`),
+		make their link count and their name one crash-safe change. A chain
+		member that cannot be read (its inode fails its checksum) hides the
+		members behind it: --all refuses; --all --scan relinks the others, the
+		ones behind it found by the scan, and cuts the link to it, leaving that
+		inode as it is for e2fsck.`),
 	}},
 	{"LIVE", []block{
 		para(`While a process still holds a deleted file, the data is intact and
