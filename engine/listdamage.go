@@ -62,7 +62,7 @@ func (fs *FS) checkDamage(l *OrphanList, req Request) error {
 	var fe *super.FormatError
 	if errors.As(l.Damaged, &fe) {
 		return super.Errorf(super.ErrCorrupt, fe.Struct, fe.Block, fe.Offset,
-			"%s; the orphans behind the damage are on no list, and --all would silently leave them out: "+
+			"%s; what the damaged link or slot pointed to is on no list, and --all would silently leave it out: "+
 				"add --scan (--all --scan finds them by reading every inode table, relinks them and cuts the damaged link), "+
 				"or relink single orphans with --inode", firstProblem(l))
 	}

@@ -305,3 +305,69 @@ func TestScanUnreadableMember(t *testing.T) {
 	delete(want, fmt.Sprintf("lost+found/#%d", bad))
 	checkContents(t, p, want)
 }
+
+// TestScanDamagedOrphanFile: an orphan-file slot holding an impossible
+// inode number (after recovery): --all refuses without --scan; --all
+// --scan relinks every orphan and empties the slot, orphan_present is
+// cleared, e2fsck -fn is clean and a kernel mount reads every file.
+func TestScanDamagedOrphanFile(t *testing.T) {
+	img := fixtures.Get(t, "ext4-orphanfile")
+	p := img.Copy(t)
+	op, err := OpenFS(p, Options{Mode: ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := op.FS
+	blocks, err := fs.OrphanFile()
+	if err != nil || len(blocks) == 0 {
+		t.Fatalf("orphan file: %v (%d blocks)", err, len(blocks))
+	}
+	pl := NewPlan(fs, time.Now())
+	of, _, err := pl.Inode(pl.SB.OrphanFileInum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob := blocks[0]
+	dec := super.DecodeOrphanBlock(mustRead(t, pl, ob.Physical))
+	free := -1
+	for i, ino := range dec.Inodes {
+		if ino == 0 {
+			free = i
+			break
+		}
+	}
+	dec.Inodes[free] = 99999999
+	dec.SetChecksum(pl.SB, of.Seed(pl.SB.CsumSeed(), pl.SB.OrphanFileInum), ob.Physical)
+	pl.Write(ob.Physical, dec.Encode(fs.BlockSize()), "test: impossible slot")
+	if err := pl.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Commit(pl); err != nil {
+		t.Fatal(err)
+	}
+	op.Dev.Close()
+	if l, _ := scanList(t, p); l.Damaged == nil {
+		t.Fatal("the impossible slot is not reported")
+	}
+	if _, err := relinkImage(t, p, Request{All: true}); !errors.Is(err, super.ErrCorrupt) {
+		t.Fatalf("--all without --scan: %v", err)
+	}
+	plan, err := relinkImage(t, p, Request{All: true, Scan: true})
+	if err != nil {
+		t.Fatalf("--all --scan: %v", err)
+	}
+	if len(plan.Relinks) != len(img.Orphans) {
+		t.Fatalf("relinked %d of %d", len(plan.Relinks), len(img.Orphans))
+	}
+	testfs.E2fsckClean(t, p)
+	checkContents(t, p, allInLostFound(img))
+}
+
+func mustRead(t *testing.T, p *Plan, blk uint64) []byte {
+	t.Helper()
+	b, err := p.Read(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
