@@ -198,8 +198,12 @@ func TestScanEveryFixture(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if raw, dec := op.FS.rawInodeUninit(g), op.FS.SB.InodeUninit(gd); raw != dec {
+				raw, dec := op.FS.rawInodeUninit(g), op.FS.SB.InodeUninit(gd)
+				if raw != dec {
 					t.Fatalf("group %d: INODE_UNINIT from the raw descriptor %v, decoded %v", g, raw, dec)
+				}
+				if raw {
+					rawDescTampered(t, op.FS, g)
 				}
 			}
 			st, err := op.FS.ScanOrphans(l, nil)
@@ -370,4 +374,30 @@ func mustRead(t *testing.T, p *Plan, blk uint64) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// rawDescTampered: a changed byte (the checksum no longer verifies) or a
+// free-inode count short of the group makes RawInodeUninit say no.
+func rawDescTampered(t *testing.T, fs *FS, g uint64) {
+	t.Helper()
+	blk, off := fs.SB.DescLocation(g)
+	b, err := fs.ReadBlock(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := append([]byte(nil), b[off:off+fs.SB.DescSizeBytes()]...)
+	d[0x00] ^= 1 // bg_block_bitmap_lo
+	if super.RawInodeUninit(fs.SB, uint32(g), d) {
+		t.Fatalf("group %d: a descriptor with a bad checksum skipped", g)
+	}
+	d[0x00] ^= 1
+	gd, err := super.DecodeGroupDesc(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gd.SetFreeInodesCount(fs.SB.InodesPerGroup - 1)
+	gd.SetChecksum(fs.SB, uint32(g))
+	if super.RawInodeUninit(fs.SB, uint32(g), gd.Encode()) {
+		t.Fatalf("group %d: INODE_UNINIT with an inode in use skipped", g)
+	}
 }
