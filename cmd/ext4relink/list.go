@@ -35,7 +35,10 @@ func (a *app) list(args []string) int {
 		a.printOrphans(fs, l)
 		a.printScan(scan)
 	}
-	for _, p := range l.Problems {
+	for i, p := range l.Problems {
+		if i == len(l.Problems)-1 && l.Damaged != nil && !a.scanTables {
+			p += "; 'list --scan' also finds the orphans the damage hides"
+		}
 		fmt.Fprintf(a.stderr, "ext4relink: warning: %s\n", p)
 	}
 	if fs.Journal.FastCommitsRefused != nil {
