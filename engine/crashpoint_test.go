@@ -125,6 +125,12 @@ var crashCases = []crashCase{
 			return map[string]string{"vm.qcow2": orphanAt(img, "vm.qcow2").SHA256}
 		},
 	},
+	{ // a chain linked out of range: members before the damage and the
+		// ones behind it (found by --scan) at once, the damaged link cut
+		fixture: "ext4-many-damaged", build: damagedChainImage, all: true,
+		req:  func(*fixtures.Image) Request { return Request{All: true, Scan: true} },
+		want: allInLostFound,
+	},
 	{ // no journal: an inline file into an inline directory
 		fixture: "ext4-inline", noJournal: true,
 		req: func(img *fixtures.Image) Request {

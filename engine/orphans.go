@@ -51,8 +51,10 @@ type OrphanList struct {
 	// Damaged is set when the list itself is damaged (the chain loops or
 	// links out of range, an orphan-file slot holds an impossible inode
 	// number): a *super.FormatError naming the link. list shows what it
-	// can; a relink refuses, since it would rewrite that very list.
+	// can; a relink cuts the damage, and --all wants --scan (listdamage.go).
 	Damaged error `json:"-"`
+	// scanned: ScanOrphans added what lies on no list (see cutDamage).
+	scanned bool
 }
 
 // damaged records a problem with the list's own structure (the first one
@@ -60,7 +62,7 @@ type OrphanList struct {
 func (l *OrphanList) damaged(structure string, blk uint64, off int64, problem string) {
 	l.Problems = append(l.Problems, problem)
 	if l.Damaged == nil {
-		l.Damaged = super.Errorf(super.ErrCorrupt, structure, blk, off, "%s; ext4relink will not rewrite a damaged orphan list", problem)
+		l.Damaged = super.Errorf(super.ErrCorrupt, structure, blk, off, "%s; the orphan list is damaged", problem)
 	}
 }
 

@@ -20,6 +20,11 @@ type Request struct {
 	// KeepPastEOF: keep the blocks past-eof orphans wrote past their size
 	// and raise i_size over them, instead of freeing them (the default).
 	KeepPastEOF bool
+	// Scan: read every inode table for orphans on no list (see
+	// ScanOrphans) and relink them too (--all); ScanProgress, if set, is
+	// told how far the scan got.
+	Scan         bool
+	ScanProgress ScanProgress
 }
 
 // Skipped is an orphan --all leaves alone, and why.
@@ -44,8 +49,11 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if l.Damaged != nil {
-		return nil, nil, l.Damaged
+	if err := fs.addScanFinds(l, req); err != nil {
+		return nil, nil, err
+	}
+	if err := fs.checkDamage(l, req); err != nil {
+		return nil, nil, err
 	}
 	p := NewPlan(fs, now)
 	p.list = l
@@ -63,6 +71,9 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 		return nil, nil, err
 	}
 	if err := p.unlist(l); err != nil {
+		return nil, nil, err
+	}
+	if err := p.cutDamage(l); err != nil {
 		return nil, nil, err
 	}
 	if err := p.settleOrphanPresent(); err != nil {
@@ -95,11 +106,12 @@ func (p *Plan) relinkOne(l *OrphanList, ino uint32, path string) error {
 
 // relinkAll relinks every deleted-open file and symlink into dir as #INODE.
 func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
-	if len(l.Problems) > 0 {
+	if prob, ok := unreadableMember(l); ok && !l.scanned {
 		// An unreadable chain member hides every orphan behind it: "all"
-		// would silently leave those out.
+		// would silently leave those out, unless the scan found them (the
+		// link to it is then cut). A damaged link is checkDamage's.
 		return nil, super.Errorf(super.ErrCorrupt, "orphan list", super.NoBlock, -1,
-			"%s; --all would leave out the orphans that cannot be read (relink the readable ones one at a time with --inode)", l.Problems[0])
+			"%s; --all would leave out the orphans that cannot be read (relink the readable ones one at a time with --inode)", prob)
 	}
 	if into == "" {
 		into = "/lost+found"
@@ -126,6 +138,8 @@ func (p *Plan) relinkAll(l *OrphanList, into string) ([]Skipped, error) {
 		case why != "":
 		case p.Ordered && o.Type == TypeDir:
 			why = orderedDirRefusal
+		case p.Ordered && o.Source == SourceScan:
+			why = orderedScanRefusal
 		case o.State == StatePastEOF && p.trimRefusal() != "":
 			why = p.trimRefusal()
 		}
@@ -186,6 +200,9 @@ func (p *Plan) relink(o Orphan, parent uint32, name []byte, path string, entryEx
 	}
 	if p.Ordered && o.Type == TypeDir {
 		return super.Errorf(super.ErrUnsupported, fmt.Sprintf("directory orphan %d", o.Inode), super.NoBlock, -1, "%s", orderedDirRefusal)
+	}
+	if p.Ordered && o.Source == SourceScan {
+		return super.Errorf(super.ErrUnsupported, fmt.Sprintf("inode %d (on no orphan list)", o.Inode), super.NoBlock, -1, "%s", orderedScanRefusal)
 	}
 	in, _, err := p.Inode(o.Inode)
 	if err != nil {

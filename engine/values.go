@@ -23,9 +23,12 @@ const (
 	// SourceLinked: on no list; an earlier run had already linked it
 	// (Relinked.AlreadyDone).
 	SourceLinked
+	// SourceScan: on no list; found by reading every inode table (list
+	// --scan, see ScanOrphans): a chain member behind a cut or damaged link.
+	SourceScan
 )
 
-var sourceNames = []string{"", "chain", "orphan_file", "stranded", "linked"}
+var sourceNames = []string{"", "chain", "orphan_file", "stranded", "linked", "scan"}
 
 func (s OrphanSource) String() string               { return enumString(sourceNames, uint8(s)) }
 func (s OrphanSource) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }

@@ -25,7 +25,7 @@ func TestValuesJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"state":"bogus"}`), &back); err == nil {
 		t.Fatal("an unknown state parsed")
 	}
-	for _, v := range []interface{ String() string }{SourceChain, SourceStranded, SourceLinked, StateDeletedOpen, StateTruncating, StateReleasing, TypeFile, TypeDir, TypeFifo, TypeSocket, TypeChardev, TypeBlockdev, TypeUnknown} {
+	for _, v := range []interface{ String() string }{SourceChain, SourceStranded, SourceLinked, SourceScan, StateDeletedOpen, StateTruncating, StateReleasing, TypeFile, TypeDir, TypeFifo, TypeSocket, TypeChardev, TypeBlockdev, TypeUnknown} {
 		if v.String() == "" {
 			t.Errorf("%#v has no name", v)
 		}

@@ -38,6 +38,9 @@ func Verify(dev Dev, p *Plan, before *OrphanList) error {
 			return err
 		}
 	}
+	if p.list != nil && p.list.scanned {
+		before = p.list // the same list, with the scan's finds (see verifyOthers)
+	}
 	return verifyOthers(before, after, gone)
 }
 
@@ -123,7 +126,10 @@ func verifyOthers(before, after *OrphanList, gone map[uint32]bool) error {
 	for _, o := range before.Orphans {
 		// A stranded orphan not relinked is on no list before or after:
 		// what is left of the fast-commit replay that cut it off is gone.
-		if !gone[o.Inode] && !left[o.Inode] && o.Source != SourceStranded {
+		// Nor is a scan find (list --scan); after a scan, the link to an
+		// unreadable chain member is cut (see chainDamage).
+		cut := before.scanned && o.Problem != ""
+		if !gone[o.Inode] && !left[o.Inode] && o.Source != SourceStranded && o.Source != SourceScan && !cut {
 			return fmt.Errorf("%w: orphan %d fell off the orphan list", ErrVerify, o.Inode)
 		}
 	}

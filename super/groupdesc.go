@@ -186,7 +186,11 @@ func (g *GroupDesc) BitmapCsumMask() uint32 {
 // the low 16 bits of crc32c(seed, group, desc-without-checksum); with
 // gdt_csum the crc16 of (uuid, group, desc-without-checksum).
 func (g *GroupDesc) Checksum(sb *Superblock, group uint32) uint16 {
-	b := g.Encode()
+	return descChecksum(sb, group, g.Encode())
+}
+
+// descChecksum is Checksum of the encoded descriptor b.
+func descChecksum(sb *Superblock, group uint32, b []byte) uint16 {
 	var le [4]byte
 	binary.LittleEndian.PutUint32(le[:], group)
 	if sb.HasMetadataCsum() {

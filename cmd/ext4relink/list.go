@@ -19,6 +19,12 @@ func (a *app) list(args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	var scan *engine.ScanStats
+	if a.scanTables {
+		if scan, err = fs.ScanOrphans(l, a.scanProgress()); err != nil {
+			return a.fail(err)
+		}
+	}
 	if a.json {
 		out := l.Orphans
 		if out == nil {
@@ -27,8 +33,12 @@ func (a *app) list(args []string) int {
 		a.printJSON(out)
 	} else {
 		a.printOrphans(fs, l)
+		a.printScan(scan)
 	}
-	for _, p := range l.Problems {
+	for i, p := range l.Problems {
+		if i == len(l.Problems)-1 && l.Damaged != nil && !a.scanTables {
+			p += "; 'list --scan' also finds the orphans the damage hides"
+		}
 		fmt.Fprintf(a.stderr, "ext4relink: warning: %s\n", p)
 	}
 	if fs.Journal.FastCommitsRefused != nil {
@@ -109,6 +119,8 @@ func where(o engine.Orphan) string {
 		return fmt.Sprintf("chain#%d", o.Position)
 	case engine.SourceStranded:
 		return fmt.Sprintf("stranded#%d", o.Position)
+	case engine.SourceScan:
+		return "scan"
 	}
 	return fmt.Sprintf("orphan_file[%d]", o.Slot)
 }

@@ -32,6 +32,7 @@ type app struct {
 	flagSets       []*pflag.FlagSet // every flag set parsed, for tests
 	partition      string           // --partition N, decimal
 	offset         string           // --offset BYTES, decimal
+	scanTables     bool             // --scan (list, relink): orphans on no list too
 	// section is the part of DEV the command worked in (--partition,
 	// --offset), once the device is open.
 	section *devio.Section
@@ -121,6 +122,9 @@ func (a *app) flags(name string) *pflag.FlagSet {
 	fl.BoolVar(&a.json, "json", a.json, "machine-readable output")
 	fl.StringVar(&a.partition, "partition", "", "work inside partition N of the disk image's MBR or GPT")
 	fl.StringVar(&a.offset, "offset", "", "work inside the disk image from byte BYTES on")
+	if name == "list" || name == "relink" {
+		fl.BoolVar(&a.scanTables, "scan", false, "read every inode table for orphans on no list")
+	}
 	return fl
 }
 

@@ -141,9 +141,13 @@ func (a *app) doRelink(o relinkOpts) int {
 	if err != nil {
 		return a.refuse(err, o.ino)
 	}
-	plan, skipped, err := fs.PlanRelink(engine.Request{Inode: o.ino, Name: o.name, All: o.all, Into: o.into, KeepPastEOF: o.keepPastEOF}, time.Now())
+	plan, skipped, err := fs.PlanRelink(engine.Request{Inode: o.ino, Name: o.name, All: o.all, Into: o.into, KeepPastEOF: o.keepPastEOF,
+		Scan: a.scanTables, ScanProgress: a.scanProgress()}, time.Now())
 	if err != nil {
 		return a.refuse(err, o.ino)
+	}
+	if a.scanTables {
+		before = plan.Listed() // with the scan's finds, for "remaining"
 	}
 	changes, err := plan.Changes()
 	if err != nil {
@@ -315,6 +319,8 @@ func fsckForecast(left []remainingOrphan) []string {
 			chain = append(chain, o)
 		case engine.SourceStranded:
 			out = append(out, fmt.Sprintf("inode %d (cut off the chain by the fast-commit replay): \"Deleted inode %d has zero dtime\" or \"Inode %d was part of the orphaned inode list\"", o.Inode, o.Inode, o.Inode))
+		case engine.SourceScan:
+			out = append(out, fmt.Sprintf("inode %d (on no list, found by --scan): \"Deleted inode %d has zero dtime\" or \"Inode %d was part of the orphaned inode list\"", o.Inode, o.Inode, o.Inode))
 		default:
 			if o.Links == 0 {
 				out = append(out, fmt.Sprintf("\"Deleted inode %d has zero dtime\"", o.Inode))

@@ -23,8 +23,8 @@ var manual = []section{
 	}},
 	{"SYNOPSIS", []block{synopsis{
 		"ext4relink [relink] --dev DEV --inode N --name PATH [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
-		"ext4relink [relink] --dev DEV --all [--into DIR] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
-		"ext4relink list --dev DEV [--json]",
+		"ext4relink [relink] --dev DEV --all [--into DIR] [--scan] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
+		"ext4relink list --dev DEV [--scan] [--json]",
 		"ext4relink journal --dev DEV [--json]",
 		"ext4relink partitions --dev DISK [--json]",
 		"ext4relink demo [--dir DIR]",
@@ -80,7 +80,9 @@ var manual = []section{
 			already cut to 0); the last two are never touched. Never writes.
 			Exit 5 when the orphan list itself is damaged (a loop, a link out
 			of range): the orphans that could be read are still listed (with
-			--json, the usual array) and the damage is named on stderr.`},
+			--json, the usual array) and the damage is named on stderr. With
+			--scan, also the orphans on no list (WHERE and source "scan"),
+			and what the scan read.`},
 		{"journal", `Show the journal's transactions as recovery would replay them:
 			sequence, blocks, revokes, checksum state. Exit 5 when a logged
 			copy the replay needs fails its checksum (the kernel's recovery,
@@ -133,6 +135,19 @@ var manual = []section{
 			exist; /lost+found always does. A PATH ending in / is refused`},
 		{"--all", `relink every deleted-open orphan; with live, copy every held
 			deleted file into the directory --out (made if missing)`},
+		{"--scan", `(list, --all) also find orphans that are on no list: a torn
+			write or a crash mid-update can cut the orphan chain, and e2fsck
+			then frees every inode behind the cut. --scan reads every inode
+			table the kernel has initialised (never an INODE_UNINIT group nor
+			the bg_itable_unused tail), as the replayed journal shows it, and
+			takes an inode with no links, a mode, i_dtime 0 or an inode number
+			(a chain link), marked in use, every block it maps marked in use,
+			and not being released. Each is listed with source "scan"; --all
+			--scan relinks them with the listed ones, leaving the real list as
+			it is. A single orphan off every list needs no scan: --inode N
+			checks that one inode the same way, with or without --scan. On a
+			large filesystem the scan takes as long as reading its used inode
+			tables; progress goes to stderr when it is a terminal`},
 		{"--into DIR", `directory for --all (default /lost+found); the names are
 			#INODE, to be quoted in a shell ('#14')`},
 		{"--dry-run", `print the plan (every block to be written and the fields
@@ -195,6 +210,23 @@ var manual = []section{
 		between steps loses nothing and the same command finishes the job. There,
 		a name that needs a new directory block, and directory orphans, are
 		refused.`),
+		para(`A damaged orphan list (a chain that loops or links out of range, an
+		orphan-file slot holding an impossible inode number) is still listed as
+		far as it can be read, with exit 5. A relink takes the orphans read
+		before the damage (and, with --scan, those behind it) and cuts the
+		damage cleanly: the damaged link becomes 0, so the chain ends at its last
+		readable member, and an impossible slot is emptied; e2fsck -fn is then
+		clean once everything is relinked. Cutting loses nothing: the kernel's
+		orphan cleanup stops at the same link and e2fsck frees what lies behind
+		it either way, while those inodes keep every field --scan looks at, so
+		it still finds them afterwards. --all on a damaged list is refused
+		without --scan, since it would silently leave them out. Without a
+		journal, orphans on no list are not relinked: the ordered steps cannot
+		make their link count and their name one crash-safe change. A chain
+		member that cannot be read (its inode fails its checksum) hides the
+		members behind it: --all refuses; --all --scan relinks the others, the
+		ones behind it found by the scan, and cuts the link to it, leaving that
+		inode as it is for e2fsck.`),
 	}},
 	{"LIVE", []block{
 		para(`While a process still holds a deleted file, the data is intact and
