@@ -25,14 +25,11 @@ func (a *app) list(args []string) int {
 			return a.fail(err)
 		}
 	}
+	names := a.originalPaths(fs, l)
 	if a.json {
-		out := l.Orphans
-		if out == nil {
-			out = []engine.Orphan{}
-		}
-		a.printJSON(out)
+		a.printJSON(listed(l, names))
 	} else {
-		a.printOrphans(fs, l)
+		a.printOrphans(fs, l, names)
 		a.printScan(scan)
 	}
 	for i, p := range l.Problems {
@@ -83,26 +80,26 @@ func (a *app) warnMounted(use engine.Use) {
 	}
 }
 
-func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList) {
+func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList, names map[uint32]engine.NameResult) {
 	fmt.Fprintf(a.stdout, "%s: %d-byte blocks, %s\n", a.where(), fs.BlockSize(), journalSummary(fs))
 	if len(l.Orphans) == 0 {
 		fmt.Fprint(a.stdout, noOrphansHelp)
 		return
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "INODE\tWHERE\tTYPE\tMODE\tUID\tGID\tSIZE\tLINKS\tSECTORS\tMTIME\tCTIME\tSTATE")
+	fmt.Fprintln(w, "INODE\tWHERE\tTYPE\tMODE\tUID\tGID\tSIZE\tLINKS\tSECTORS\tMTIME\tCTIME\tSTATE\tPATH")
 	for _, o := range l.Orphans {
 		if o.Problem != "" {
-			fmt.Fprintf(w, "%d\t%s\t?\t\t\t\t\t\t\t\t\tunreadable: %s\n", o.Inode, where(o), o.Problem)
+			fmt.Fprintf(w, "%d\t%s\t?\t\t\t\t\t\t\t\t\tunreadable: %s\t?\n", o.Inode, where(o), o.Problem)
 			continue
 		}
 		state := o.State.String()
 		if o.PastEOFBlocks > 0 {
 			state += fmt.Sprintf(" (%d written blocks past the size)", o.PastEOFBlocks)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%04o\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n",
+		fmt.Fprintf(w, "%d\t%s\t%s\t%04o\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
 			o.Inode, where(o), o.Type, o.Mode, o.UID, o.GID, o.Size, o.Links, o.Blocks,
-			localTime(o.Mtime), localTime(o.Ctime), state)
+			localTime(o.Mtime), localTime(o.Ctime), state, pathColumn(o, names))
 	}
 	w.Flush()
 }

@@ -77,7 +77,22 @@ var manual = []section{
 			i_size, a write or shrinking truncate was in flight; see
 			--keep-past-eof), truncating (links > 0: a truncate was in
 			progress) or releasing (the kernel had begun freeing it: i_size
-			already cut to 0); the last two are never touched. Never writes.
+			already cut to 0); the last two are never touched. PATH is the
+			orphan's original path, found in older copies of its directory's
+			blocks still in the journal (checkpointed transactions too, each
+			checked against its checksums), in the deleted entry's bytes left
+			in the live directory block, or in a name that still links it; an
+			entry counts only with the orphan's inode number and file type,
+			and entries older than the file itself (an earlier file with the
+			same inode number) are discarded. "?" when no entry survives (a
+			file created and deleted within one journal transaction, an
+			O_TMPFILE file) or the entries disagree: a wrong name is worse
+			than none. A removed directory kept by a file open inside it
+			shows "(parent of N)". With --json each object adds "path" (""
+			when unknown), "path_from" (journal, remnant or live),
+			"path_candidates" (every name found: path, parent, name, from,
+			sequence and committed for the journal, block), "path_reason"
+			when no path is given, and "parent_of". Never writes.
 			Exit 5 when the orphan list itself is damaged (a loop, a link out
 			of range): the orphans that could be read are still listed (with
 			--json, the usual array) and the damage is named on stderr. With
