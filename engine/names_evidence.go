@@ -134,7 +134,7 @@ func (n *namer) addDir(ino uint32, in *inode.Inode, logged bool, seq uint32, com
 // gather finds the directories, maps their blocks and reads every version
 // of every block they own.
 func (n *namer) gather() error {
-	if n.h != nil {
+	if n.h != nil && n.h.Len() > 0 {
 		if err := n.loggedInodes(); err != nil {
 			return err
 		}
@@ -162,14 +162,7 @@ func (n *namer) gather() error {
 // directories in them (a directory whose entries change is logged with its
 // blocks, as its times change) and the copies of the orphans' inodes.
 func (n *namer) loggedInodes() error {
-	fs := n.fs
-	for g := range fs.SB.GroupCount() {
-		gd, err := fs.GroupDesc(g)
-		if err != nil {
-			continue
-		}
-		n.itables = append(n.itables, itableRange{start: gd.InodeTable(), g: g})
-	}
+	n.itableRanges()
 	sort.Slice(n.itables, func(a, b int) bool { return n.itables[a].start < n.itables[b].start })
 	var err error
 	n.h.Each(func(l journal.Logged) bool {
@@ -185,6 +178,35 @@ func (n *namer) loggedInodes() error {
 		return true
 	})
 	return err
+}
+
+// itableRanges reads where every group's inode table is, straight from
+// the descriptor blocks: each descriptor block is read once, and a
+// descriptor failing its checksum is left out (its inodes are not looked
+// for in the journal).
+func (n *namer) itableRanges() {
+	sb := n.fs.SB
+	size := sb.DescSizeBytes()
+	var b []byte
+	cur := super.NoBlock
+	for g := range sb.GroupCount() {
+		blk, off := sb.DescLocation(g)
+		if blk != cur {
+			var err error
+			if b, err = n.fs.ReadBlock(blk); err != nil {
+				b = nil
+			}
+			cur = blk
+		}
+		if b == nil || int(off+size) > len(b) {
+			continue
+		}
+		gd, err := super.DecodeGroupDesc(b[off : off+size])
+		if err != nil || !gd.VerifyChecksum(sb, uint32(g)) {
+			continue
+		}
+		n.itables = append(n.itables, itableRange{start: gd.InodeTable(), g: g})
+	}
 }
 
 // itableOf says which group's inode table holds block b and the index in

@@ -107,9 +107,12 @@ type histMeta struct {
 }
 
 type histTag struct {
-	home  uint64
-	csum  uint32
-	flags uint16
+	home    uint64
+	csum    uint32
+	seq     uint32 // its descriptor's sequence, which seeds the checksum
+	flags   uint16
+	checked bool // its data block's checksum was checked while the area was read
+	ok      bool // and matched
 }
 
 // histScan is the state of Journal.History.
@@ -120,13 +123,18 @@ type histScan struct {
 	tags   []histTag
 	claims map[uint64]uint32
 	h      *History
+	// pending lists, by journal block not yet read, the tags whose data
+	// block it is (checksum v2/v3): their checksums are checked as the
+	// area is read, so data blocks are read once.
+	pending map[uint64][]int
 }
 
 // History reads the whole log area and returns the transactions found in
 // it. An error is a read failure of the log area; transactions failing a
 // check are skipped and counted, never returned.
 func (j *Journal) History() (*History, error) {
-	s := &histScan{j: j, at: map[uint64]int{}, claims: map[uint64]uint32{}, h: &History{j: j}}
+	s := &histScan{j: j, at: map[uint64]int{}, claims: map[uint64]uint32{}, h: &History{j: j},
+		pending: map[uint64][]int{}}
 	if err := s.readArea(); err != nil {
 		return nil, err
 	}
@@ -197,6 +205,14 @@ func (s *histScan) readRun(b []byte, fsblk, jblk uint64) error {
 // header of type descriptor, revoke or commit, checked with the same
 // validators recovery uses.
 func (s *histScan) block(pos uint64, b []byte) {
+	if ts, ok := s.pending[pos]; ok {
+		for _, i := range ts {
+			t := &s.tags[i]
+			tag := Tag{Checksum: t.csum}
+			t.checked, t.ok = true, tag.VerifyData(s.j.Format, s.j.seed, t.seq, b)
+		}
+		delete(s.pending, pos)
+	}
 	h, _ := DecodeHeader(b)
 	if !h.Valid() {
 		return
@@ -208,9 +224,14 @@ func (s *histScan) block(pos uint64, b []byte) {
 		m.ok = descriptorChecksumOK(b, fm, s.j.seed)
 		if m.ok {
 			m.tagLo = len(s.tags)
+			q := pos
 			for off := firstTag(b, fm); off >= 0; off = nextTag(b, fm, off) {
 				home, flags, csum := decodeTag(b, off, fm)
-				s.tags = append(s.tags, histTag{home: home, csum: csum, flags: flags})
+				q = s.j.wrap(q + 1)
+				if fm.CsumV2or3() && q > pos {
+					s.pending[q] = append(s.pending[q], len(s.tags))
+				}
+				s.tags = append(s.tags, histTag{home: home, csum: csum, seq: h.Sequence, flags: flags})
 			}
 			m.tagHi = len(s.tags)
 		}
@@ -387,7 +408,10 @@ func (s *histScan) check(c *histChain, tx int32) ([]hentry, int, bool) {
 			continue
 		}
 		t := s.tags[c.tagIdx[n]]
-		if fm.CsumV2or3() {
+		if t.checked && !t.ok {
+			return nil, 0, false
+		}
+		if fm.CsumV2or3() && !t.checked {
 			if buf == nil {
 				buf = make([]byte, fm.BlockSize)
 			}
