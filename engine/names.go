@@ -66,8 +66,9 @@ type NameResult struct {
 	// parent it is: a removed directory pinned by a file open inside it.
 	ParentOf []uint32 `json:"parent_of,omitempty"`
 	// Parent is the directory the chosen name was in (0 when unknown).
-	Parent uint32 `json:"-"`
-	Name   string `json:"-"`
+	Parent    uint32 `json:"-"`
+	Name      string `json:"-"`
+	parentGen uint32
 }
 
 // Reasons a path is not given.
@@ -117,7 +118,7 @@ func (fs *FS) OriginalPaths(l *OrphanList, h *journal.History) (map[uint32]NameR
 	}
 	for ino, r := range out {
 		if r.Parent != 0 {
-			if p, ok := out[r.Parent]; ok {
+			if p, ok := out[r.Parent]; ok && n.targets[r.Parent].gen == r.parentGen {
 				p.ParentOf = append(p.ParentOf, ino)
 				out[r.Parent] = p
 			}

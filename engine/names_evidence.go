@@ -26,8 +26,9 @@ const pathFromLiveNoSlack PathSource = 255
 
 // evidence is one directory entry found naming an inode of interest.
 type evidence struct {
-	ino    uint32 // the inode the entry names
-	parent uint32
+	ino       uint32 // the inode the entry names
+	parent    uint32 // the directory holding the entry
+	parentGen uint32 // that directory's i_generation at the time
 	name   string
 	ft     uint8
 	from   PathSource
@@ -55,12 +56,16 @@ type owner struct {
 	indexed  bool // an htree: block 0 is a dx_root, whose '..' record holds the index
 }
 
-// inodeCopy is a logged copy of an orphan's inode.
+// inodeCopy is a logged copy of an orphan's or a directory's inode.
 type inodeCopy struct {
 	seq  uint32
 	gen  uint32
 	mode uint16
 }
+
+// dirRef is one directory: its inode number and generation (an inode
+// number reused by a later directory is another directory).
+type dirRef struct{ ino, gen uint32 }
 
 // itableRange is the inode table of group g.
 type itableRange struct {
@@ -77,15 +82,15 @@ type namer struct {
 	ev       map[uint32][]evidence
 	dirs     map[uint32][]dirVersion
 	owners   map[uint64][]owner
-	copies   map[uint32][]inodeCopy // logged copies of the targets' inodes
+	copies   map[uint32][]inodeCopy // logged copies of the targets' and directories' inodes
 	itables  []itableRange
-	paths    map[uint32]*string // directory paths (nil entry: being resolved)
+	paths    map[dirRef]*string // directory paths (nil entry: being resolved)
 }
 
 func (fs *FS) newNamer(l *OrphanList, h *journal.History) (*namer, error) {
 	n := &namer{fs: fs, h: h, targets: map[uint32]*nameTarget{}, interest: map[uint32]bool{},
 		ev: map[uint32][]evidence{}, dirs: map[uint32][]dirVersion{}, owners: map[uint64][]owner{},
-		copies: map[uint32][]inodeCopy{}, paths: map[uint32]*string{}}
+		copies: map[uint32][]inodeCopy{}, paths: map[dirRef]*string{}}
 	for _, o := range l.Orphans {
 		if o.Problem != "" {
 			continue
@@ -239,7 +244,7 @@ func (n *namer) inodesIn(b []byte, g uint64, first uint32, l journal.Logged) {
 		if err != nil || in.Mode == 0 || in.Validate(n.fs.InodeFS(), ino) != nil {
 			continue
 		}
-		if n.targets[ino] != nil {
+		if n.targets[ino] != nil || in.IsDir() {
 			n.copies[ino] = append(n.copies[ino], inodeCopy{seq: l.Sequence, gen: in.Generation, mode: in.Type()})
 		}
 		if in.IsDir() {
@@ -376,12 +381,12 @@ func (n *namer) leafEntries(data []byte, o owner, blk uint64, base evidence) {
 	if err != nil {
 		return
 	}
-	n.records(space, p, o.ino, blk, base)
+	n.records(space, p, dirRef{o.ino, o.gen}, blk, base)
 }
 
 // records walks a run of records; a run that does not validate gives
 // nothing.
-func (n *namer) records(space []byte, p dirent.Params, parent uint32, blk uint64, base evidence) {
+func (n *namer) records(space []byte, p dirent.Params, parent dirRef, blk uint64, base evidence) {
 	var found []evidence
 	err := dirent.WalkRecords(space, p, func(off, size int, ino uint32, name []byte) bool {
 		if ino != 0 && n.interest[ino] {
@@ -405,16 +410,16 @@ func (n *namer) records(space []byte, p dirent.Params, parent uint32, blk uint64
 }
 
 // entry builds the evidence of one record.
-func (n *namer) entry(base evidence, parent uint32, blk uint64, ino uint32, name []byte, ft uint8) evidence {
+func (n *namer) entry(base evidence, parent dirRef, blk uint64, ino uint32, name []byte, ft uint8) evidence {
 	e := base
-	e.ino, e.parent, e.name, e.ft, e.block = ino, parent, string(name), ft, blk
+	e.ino, e.parent, e.parentGen, e.name, e.ft, e.block = ino, parent.ino, parent.gen, string(name), ft, blk
 	return e
 }
 
 // remnants finds deleted records inside the slack [from, len(space)) of a
 // live record: the kernel merges a deleted record into the one before it,
 // and kernels before 5.13 left its header and name there.
-func (n *namer) remnants(space []byte, from int, parent uint32, blk uint64) []evidence {
+func (n *namer) remnants(space []byte, from int, parent dirRef, blk uint64) []evidence {
 	var out []evidence
 	from = (from + 3) &^ 3
 	for q := from; q+dirent.MinRecLen <= len(space); q += 4 {
@@ -455,6 +460,7 @@ func (n *namer) inlineEntries(v dirVersion) {
 	if loc, err := n.fs.InodeLocation(v.ino); err == nil {
 		blk = loc.Block
 	}
-	n.records(ib[dirent.InlineDotDotSize:], p, v.ino, blk, base)
-	n.records(xa, p, v.ino, blk, base)
+	d := dirRef{v.ino, v.in.Generation}
+	n.records(ib[dirent.InlineDotDotSize:], p, d, blk, base)
+	n.records(xa, p, d, blk, base)
 }

@@ -50,7 +50,7 @@ func (n *namer) candidates(ino uint32, ft uint8, t *nameTarget) []evidence {
 		if t != nil && !n.sameFile(ino, t, e) {
 			continue
 		}
-		k := [2]string{fmt.Sprint(e.parent), e.name}
+		k := [2]string{fmt.Sprint(e.parent, "/", e.parentGen), e.name}
 		if old, ok := best[k]; !ok || better(e, old) {
 			best[k] = e
 		}
@@ -134,10 +134,13 @@ func (n *namer) choose(cs []evidence) (evidence, string) {
 func (n *namer) result(ino uint32) NameResult {
 	t := n.targets[ino]
 	cs := n.candidates(ino, t.ft, t)
+	if t.ft == dirent.FtDir {
+		cs = n.underDotDot(ino, cs)
+	}
 	var r NameResult
 	for _, e := range cs {
 		c := NameCandidate{Parent: e.parent, Name: e.name, From: e.from, Block: e.block}
-		if p, ok := n.dirPath(e.parent, 0); ok {
+		if p, ok := n.dirPath(dirRef{e.parent, e.parentGen}, 0); ok {
 			c.Path = p + "/" + e.name
 		}
 		if e.from == PathFromJournal {
@@ -152,8 +155,8 @@ func (n *namer) result(ino uint32) NameResult {
 		r.Reason = why
 		return r
 	}
-	r.Parent, r.Name = e.parent, e.name
-	p, ok := n.dirPath(e.parent, 0)
+	r.Parent, r.parentGen, r.Name = e.parent, e.parentGen, e.name
+	p, ok := n.dirPath(dirRef{e.parent, e.parentGen}, 0)
 	if !ok {
 		r.Reason = fmt.Sprintf(reasonNoParent, e.parent)
 		return r
@@ -162,43 +165,86 @@ func (n *namer) result(ino uint32) NameResult {
 	return r
 }
 
-// dirPath is the path of directory ino ("" for the root): from the live
-// tree while the directory is live, else from the same evidence as an
-// orphan's name.
-func (n *namer) dirPath(ino uint32, depth int) (string, bool) {
-	if ino == 2 {
+// underDotDot keeps, for a directory orphan whose '..' is still readable,
+// only the entries in that parent: a removed directory keeps the '..' of
+// the directory it was last in.
+func (n *namer) underDotDot(ino uint32, cs []evidence) []evidence {
+	p, ok := n.fs.liveParent(ino)
+	if !ok {
+		return cs
+	}
+	var out []evidence
+	for _, e := range cs {
+		if e.parent == p {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// dirPath is the path of directory d ("" for the root): from the live
+// tree while d is the live directory of that number and generation, else
+// from the same evidence as an orphan's name.
+func (n *namer) dirPath(d dirRef, depth int) (string, bool) {
+	if d.ino == 2 {
 		return "", true
 	}
-	if p, ok := n.paths[ino]; ok {
+	if p, ok := n.paths[d]; ok {
 		if p == nil {
 			return "", false // a loop
 		}
-		return *p, *p != "" || ino == 2
+		return *p, *p != ""
 	}
 	if depth > maxDepth {
 		return "", false
 	}
-	n.paths[ino] = nil
-	path, ok := n.resolveDir(ino, depth)
+	n.paths[d] = nil
+	path, ok := n.resolveDir(d, depth)
 	if !ok {
 		path = ""
 	}
-	n.paths[ino] = &path
+	n.paths[d] = &path
 	return path, ok
 }
 
-func (n *namer) resolveDir(ino uint32, depth int) (string, bool) {
-	if parent, ok := n.fs.liveParent(ino); ok && n.targets[ino] == nil {
-		if name, ok := n.fs.liveNameIn(parent, ino); ok {
-			pp, ok := n.dirPath(parent, depth+1)
-			return pp + "/" + name, ok
+func (n *namer) resolveDir(d dirRef, depth int) (string, bool) {
+	t := n.targets[d.ino]
+	in, _, err := n.fs.ReadInode(d.ino)
+	live := err == nil && in.IsDir() && in.Generation == d.gen
+	if live && t == nil && in.LinksCount > 0 {
+		parent, ok := n.fs.liveParent(d.ino)
+		if !ok {
+			return "", false
+		}
+		pin, _, err := n.fs.ReadInode(parent)
+		if err != nil {
+			return "", false
+		}
+		name, ok := n.fs.liveNameIn(parent, d.ino)
+		if !ok {
+			return "", false
+		}
+		pp, ok := n.dirPath(dirRef{parent, pin.Generation}, depth+1)
+		return pp + "/" + name, ok
+	}
+	var cs []evidence
+	switch {
+	case t != nil && live:
+		// A directory orphan: its own evidence, as for any orphan.
+		cs = n.underDotDot(d.ino, n.candidates(d.ino, dirent.FtDir, t))
+	default:
+		// A directory that is gone: only when every entry found for it
+		// (of its generation, where the journal holds its inode) agrees.
+		cs = n.candidates(d.ino, dirent.FtDir, &nameTarget{ft: dirent.FtDir, gen: d.gen})
+		if len(cs) > 1 {
+			return "", false
 		}
 	}
-	e, why := n.choose(n.candidates(ino, dirent.FtDir, n.targets[ino]))
+	e, why := n.choose(cs)
 	if why != "" {
 		return "", false
 	}
-	pp, ok := n.dirPath(e.parent, depth+1)
+	pp, ok := n.dirPath(dirRef{e.parent, e.parentGen}, depth+1)
 	return pp + "/" + e.name, ok
 }
 

@@ -49,7 +49,7 @@ func TestRemnants(t *testing.T) {
 	for _, wipe := range []bool{false, true} {
 		b := remnantBlock(t, p, wipe)
 		n := &namer{interest: map[uint32]bool{77: true, 50: true}, ev: map[uint32][]evidence{}}
-		n.records(b, p, 12, 345, evidence{from: PathFromLive})
+		n.records(b, p, dirRef{12, 0}, 345, evidence{from: PathFromLive})
 		if len(n.ev[50]) != 1 || n.ev[50][0].from != PathFromLive {
 			t.Fatalf("wipe %v: live entry: %+v", wipe, n.ev[50])
 		}
@@ -67,7 +67,7 @@ func TestRemnants(t *testing.T) {
 		// A journal copy's slack is not searched: its used records are
 		// the evidence.
 		n = &namer{interest: map[uint32]bool{77: true}, ev: map[uint32][]evidence{}}
-		n.records(b, p, 12, 345, evidence{from: PathFromJournal, seq: 9})
+		n.records(b, p, dirRef{12, 0}, 345, evidence{from: PathFromJournal, seq: 9})
 		if len(n.ev[77]) != 0 {
 			t.Fatalf("remnant from a journal copy: %+v", n.ev[77])
 		}
