@@ -18,6 +18,7 @@ type nameTarget struct {
 	gen       uint32
 	crtime    time.Time
 	hasCrtime bool
+	ctime     time.Time // i_ctime: set to the directory's at the unlink, later by writes
 }
 
 // pathFromLiveNoSlack marks a live block whose slack is not searched for
@@ -29,12 +30,12 @@ type evidence struct {
 	ino       uint32 // the inode the entry names
 	parent    uint32 // the directory holding the entry
 	parentGen uint32 // that directory's i_generation at the time
-	name   string
-	ft     uint8
-	from   PathSource
-	seq    uint32
-	commit time.Time
-	block  uint64
+	name      string
+	ft        uint8
+	from      PathSource
+	seq       uint32
+	commit    time.Time
+	block     uint64
 }
 
 // dirVersion is one version of a directory inode: the live one, or a copy
@@ -99,7 +100,7 @@ func (fs *FS) newNamer(l *OrphanList, h *journal.History) (*namer, error) {
 		if err != nil {
 			continue
 		}
-		t := &nameTarget{ft: direntType(in), gen: in.Generation}
+		t := &nameTarget{ft: direntType(in), gen: in.Generation, ctime: in.ChangeTime()}
 		t.crtime, t.hasCrtime = in.BirthTime()
 		n.targets[o.Inode] = t
 		n.interest[o.Inode] = true

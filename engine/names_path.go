@@ -81,6 +81,9 @@ const clockSlack = 50 * time.Millisecond
 // inode number: committed before the orphan's i_crtime, or when the
 // newest copy of its inode at that time has another generation or type.
 func (n *namer) sameFile(ino uint32, t *nameTarget, e evidence) bool {
+	if e.from == PathFromRemnant {
+		return n.remnantRecent(t, e)
+	}
 	if e.from != PathFromJournal {
 		return true
 	}
@@ -97,6 +100,20 @@ func (n *namer) sameFile(ino uint32, t *nameTarget, e evidence) bool {
 		return true
 	}
 	return newest.gen == t.gen && newest.mode == modeOfFt(t.ft)
+}
+
+// remnantRecent: a remnant carries no date, and may be the name of an
+// earlier file with the same inode number. It counts only when its
+// directory changed at or after the orphan's last change: the unlink
+// sets the file's ctime to the directory's, and nothing can make the
+// file's later without a write to the file, which is then no evidence
+// either way (the name is dropped, never wrong).
+func (n *namer) remnantRecent(t *nameTarget, e evidence) bool {
+	if t.ctime.IsZero() {
+		return false
+	}
+	in, _, err := n.fs.ReadInode(e.parent)
+	return err == nil && in.IsDir() && in.Generation == e.parentGen && !in.ChangeTime().Before(t.ctime)
 }
 
 func modeOfFt(ft uint8) uint16 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 )
 
 // namesOf opens a fixture read-only and returns its orphans' original
@@ -184,5 +185,29 @@ func checkParentOf(t *testing.T, img *fixtures.Image, res map[uint32]NameResult)
 		if got := res[ino].ParentOf; !slices.Equal(got, kids) {
 			t.Errorf("directory orphan %d: parent of %v, want %v", ino, got, kids)
 		}
+	}
+}
+
+// TestOriginalPathsLive: an entry of the live tree that still names an
+// orphan (here one debugfs added, leaving the link count at 0) is its
+// newest name.
+func TestOriginalPathsLive(t *testing.T) {
+	img := fixtures.Get(t, "ext4-4k-freeze")
+	p := img.Copy(t)
+	var target fixtures.OrphanInfo
+	for _, m := range img.Orphans {
+		if m.Kind == "file" {
+			target = m
+			break
+		}
+	}
+	testfs.Debugfs(t, p, fmt.Sprintf("ln <%d> /keep/by-hand", target.Inode), true)
+	_, res := namesOf(t, p)
+	r := res[uint32(target.Inode)]
+	if r.Path != "/keep/by-hand" || r.From != PathFromLive {
+		t.Fatalf("%+v", r)
+	}
+	if len(r.Candidates) < 2 || r.Candidates[1].Path != "/"+target.Path {
+		t.Errorf("the journal's name should follow as a candidate: %+v", r.Candidates)
 	}
 }
