@@ -211,3 +211,56 @@ func TestOriginalPathsLive(t *testing.T) {
 		t.Errorf("the journal's name should follow as a candidate: %+v", r.Candidates)
 	}
 }
+
+// TestOriginalPathsAmbiguous: two names of equal standing (a file with two
+// hard links, both in the newest copy) give no path, and both candidates.
+func TestOriginalPathsAmbiguous(t *testing.T) {
+	img := fixtures.Get(t, "ext4-4k-freeze")
+	op, err := OpenFS(img.Path, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Dev.Close()
+	l, err := op.FS.Orphans()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := op.FS.JournalHistory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := op.FS.newNamer(l, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.gather(); err != nil {
+		t.Fatal(err)
+	}
+	ino := uint32(img.Orphans[0].Inode)
+	var e evidence
+	for _, x := range n.ev[ino] {
+		if x.from == PathFromJournal && (e.from == 0 || int32(x.seq-e.seq) > 0) {
+			e = x
+		}
+	}
+	if e.from == 0 {
+		t.Fatal("no journal evidence to start from")
+	}
+	x, y := e, e
+	x.name, y.name = "x", "y"
+	n.ev[ino] = []evidence{x, y}
+	r := n.result(ino)
+	if r.Path != "" || r.Reason != reasonAmbiguous || len(r.Candidates) != 2 || r.String() != "?" {
+		t.Fatalf("%+v", r)
+	}
+	dir := path.Dir("/" + img.Orphans[0].Path)
+	if r.Candidates[0].Path != path.Join(dir, "x") || r.Candidates[1].Path != path.Join(dir, "y") {
+		t.Errorf("candidates %+v", r.Candidates)
+	}
+	// An older name of its own file loses to the newer one.
+	x.seq--
+	n.ev[ino] = []evidence{x, y}
+	if r := n.result(ino); r.Path != path.Join(dir, "y") {
+		t.Errorf("newest name: %+v", r)
+	}
+}
