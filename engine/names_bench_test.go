@@ -23,7 +23,12 @@ func BenchmarkOriginalPaths(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
+			var read uint64
 			for b.Loop() {
+				before := uint64(0)
+				if j := op.FS.JournalFile(); j != nil {
+					before = j.Stats().Bytes
+				}
 				h, err := op.FS.JournalHistory()
 				if err != nil {
 					b.Fatal(err)
@@ -32,7 +37,11 @@ func BenchmarkOriginalPaths(b *testing.B) {
 				if err != nil || len(res) != len(l.Orphans) {
 					b.Fatalf("%d results for %d orphans: %v", len(res), len(l.Orphans), err)
 				}
+				if j := op.FS.JournalFile(); j != nil {
+					read += j.Stats().Bytes - before
+				}
 			}
+			b.ReportMetric(float64(read)/float64(b.N)/(1<<20), "journal-MB/op")
 		})
 	}
 }

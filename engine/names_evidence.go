@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"slices"
 	"sort"
 	"time"
@@ -176,8 +177,11 @@ func (n *namer) loggedInodes() error {
 		if !ok {
 			return true
 		}
-		var b []byte
-		if b, err = n.h.Read(l); err != nil {
+		b, rerr := n.h.Read(l)
+		if errors.Is(rerr, super.ErrChecksum) {
+			return true // overwritten or torn: no evidence
+		}
+		if err = rerr; err != nil {
 			return false
 		}
 		n.inodesIn(b, g, first, l)
@@ -321,6 +325,9 @@ func (n *namer) readDirBlock(b uint64) error {
 	if n.h != nil {
 		for _, l := range n.h.Versions(b) {
 			data, err := n.h.Read(l)
+			if errors.Is(err, super.ErrChecksum) {
+				continue // overwritten or torn: no evidence
+			}
 			if err != nil {
 				return err
 			}

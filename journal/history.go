@@ -16,27 +16,32 @@ import (
 // of metadata blocks (a directory block before an unlink, an inode before
 // its deletion) are evidence of what the filesystem held earlier.
 //
-// Journal.History reads the log area [s_first, j_last) once and keeps, per
-// logged block, only where its copy lies (see Logged); contents are read
-// on demand with Read. Memory is proportional to the number of descriptor
-// tags found, not to the journal size.
+// Journal.History walks the log area [s_first, j_last) like PASS_SCAN
+// does the live log: it reads the metadata blocks and hops over the data
+// blocks each descriptor describes (only where no descriptor is known is
+// every block read), and keeps, per logged block, only where its copy
+// lies (see Logged). Contents are read on demand with Read. Memory is
+// proportional to the number of descriptor tags found, not to the journal
+// size.
 //
-// A transaction is kept only when it is whole and every check it carries
-// passes:
+// A transaction is kept only when it is whole and every check of its
+// metadata passes:
 //   - its blocks form a chain of descriptor and revoke blocks of its
 //     sequence, each followed by the data blocks it describes, ending in a
 //     commit block of the same sequence;
-//   - checksum v2/v3: every descriptor and revoke block tail, the commit
-//     block and the tag checksum of every data block kept verify (the tag
-//     checksum is seeded with the sequence, so a data block a later log
-//     overwrote fails it); checksum v1: the commit's crc32 over the
-//     descriptor and data blocks, when the commit carries one.
+//   - checksum v2/v3: every descriptor and revoke block tail and the commit
+//     block verify; checksum v1: the commit's crc32 over the descriptor
+//     and data blocks, when the commit carries one.
 //
 // A logged block whose journal block a newer transaction (committed or
-// not) claims was overwritten and is dropped (History.Overwritten); with
-// checksum v1 or none, the transaction is then dropped whole, as nothing
-// would tell a torn copy. Without journal checksums nothing else can be
-// checked: the chain and the newer claims are all there is.
+// not) claims was overwritten and is dropped (History.Overwritten);
+// without checksum v2/v3 the transaction is then dropped whole, as
+// nothing would tell a torn copy. With checksum v2/v3 each copy is checked
+// against its tag checksum when it is read, as PASS_REPLAY does: Read
+// refuses a copy that fails (overwritten by a later log, torn) with an
+// error wrapping super.ErrChecksum, never returning its bytes. Without
+// journal checksums nothing else can be checked: the chain and the newer
+// claims are all there is.
 type History struct {
 	j       *Journal
 	txs     []HistTx // newest first
@@ -44,8 +49,8 @@ type History struct {
 	ref     uint32   // the newest sequence kept: the reference of the wrap-aware order
 
 	// Skipped counts transactions dropped because a check failed: a bad
-	// descriptor, revoke or commit checksum, a data block failing its tag
-	// checksum, or a read error.
+	// commit checksum, a v1 crc32 mismatch, or (without checksum v2/v3) a
+	// copy a newer transaction overwrote.
 	Skipped int
 	// Incomplete counts chains of descriptor and revoke blocks that reach
 	// no commit block of their sequence (a transaction being written at
@@ -107,79 +112,93 @@ type histMeta struct {
 }
 
 type histTag struct {
-	home    uint64
-	csum    uint32
-	seq     uint32 // its descriptor's sequence, which seeds the checksum
-	flags   uint16
-	checked bool // its data block's checksum was checked while the area was read
-	ok      bool // and matched
+	home  uint64
+	csum  uint32
+	flags uint16
 }
 
 // histScan is the state of Journal.History.
 type histScan struct {
-	j      *Journal
-	metas  []histMeta
-	at     map[uint64]int // journal block -> index in metas
-	tags   []histTag
-	claims map[uint64]uint32
+	j     *Journal
+	metas []histMeta
+	at    map[uint64]int // journal block -> index in metas
+	tags  []histTag
+	// claims lists, once sorted (settleClaims), every journal block some
+	// transaction wrote, with the newest sequence that wrote it.
+	claims []claim
 	h      *History
-	// pending lists, by journal block not yet read, the tags whose data
-	// block it is (checksum v2/v3): their checksums are checked as the
-	// area is read, so data blocks are read once.
-	pending map[uint64][]int
 }
 
 // History reads the whole log area and returns the transactions found in
 // it. An error is a read failure of the log area; transactions failing a
 // check are skipped and counted, never returned.
 func (j *Journal) History() (*History, error) {
-	s := &histScan{j: j, at: map[uint64]int{}, claims: map[uint64]uint32{}, h: &History{j: j},
-		pending: map[uint64][]int{}}
+	s := &histScan{j: j, at: map[uint64]int{}, h: &History{j: j}}
 	if err := s.readArea(); err != nil {
 		return nil, err
 	}
 	chains := s.chains()
+	s.claims = make([]claim, 0, len(s.tags)+len(s.metas))
 	for i := range chains {
 		s.claim(&chains[i])
 	}
 	for _, m := range s.metas {
 		s.claimPos(m.pos, m.seq)
 	}
+	s.settleClaims()
 	s.keep(chains)
 	s.markLive()
 	s.h.sort()
 	return s.h, nil
 }
 
-// readArea reads every block of [First, Last) and records the metadata
-// blocks, reading contiguous journal blocks with one ReadAt each.
+// readArea reads the log area [First, Last) and records its metadata
+// blocks. Like PASS_SCAN it hops over the data blocks a valid descriptor
+// describes: the log is written in order, so a newer block inside them
+// would have overwritten the descriptor first (a transaction that wraps
+// is read through). Where blocks are not known metadata it reads
+// contiguous runs with one ReadAt each; after a metadata block, only the
+// block where the next is expected.
 func (s *histScan) readArea() error {
 	j := s.j
 	bs := uint64(j.Format.BlockSize)
 	const span = 256
 	buf := make([]byte, span*bs)
+	var at, n uint64 // buf holds journal blocks [at, at+n)
+	single := true   // until a block is not a metadata block
 	for p := j.First; p < j.Last; {
-		first, err := j.Map(p)
-		if err != nil {
-			return err
-		}
-		n := uint64(1)
-		for n < span && p+n < j.Last {
-			f, err := j.Map(p + n)
-			if err != nil || f != first+n {
-				break
+		if p < at || p >= at+n {
+			var err error
+			if at, n, err = s.readChunk(buf, p, span, single); err != nil {
+				return err
 			}
-			n++
 		}
-		if err := s.readRun(buf[:n*bs], first, p); err != nil {
-			return err
-		}
-		for k := range n {
-			s.block(p+k, buf[k*bs:(k+1)*bs])
-		}
-		p += n
+		k := p - at
+		next, meta := s.block(p, buf[k*bs:(k+1)*bs])
+		single = meta
+		p = next
 	}
 	return nil
+}
+
+// readChunk reads journal blocks from p on into buf: one block when single,
+// else up to max blocks contiguous on the device.
+func (s *histScan) readChunk(buf []byte, p, max uint64, single bool) (at, n uint64, err error) {
+	j := s.j
+	bs := uint64(j.Format.BlockSize)
+	first, err := j.Map(p)
+	if err != nil {
+		return 0, 0, err
+	}
+	n = 1
+	for !single && n < max && p+n < j.Last {
+		f, err := j.Map(p + n)
+		if err != nil || f != first+n {
+			break
+		}
+		n++
+	}
+	return p, n, s.readRun(buf[:n*bs], first, p)
 }
 
 // readRun reads len(b) bytes from filesystem block fsblk with one ReadAt.
@@ -203,19 +222,13 @@ func (s *histScan) readRun(b []byte, fsblk, jblk uint64) error {
 
 // block records journal block pos if it is a metadata block: a valid
 // header of type descriptor, revoke or commit, checked with the same
-// validators recovery uses.
-func (s *histScan) block(pos uint64, b []byte) {
-	if ts, ok := s.pending[pos]; ok {
-		for _, i := range ts {
-			t := &s.tags[i]
-			tag := Tag{Checksum: t.csum}
-			t.checked, t.ok = true, tag.VerifyData(s.j.Format, s.j.seed, t.seq, b)
-		}
-		delete(s.pending, pos)
-	}
+// validators recovery uses. It returns the block to look at next and
+// whether this one was a metadata block.
+func (s *histScan) block(pos uint64, b []byte) (next uint64, meta bool) {
+	next = pos + 1
 	h, _ := DecodeHeader(b)
 	if !h.Valid() {
-		return
+		return next, false
 	}
 	fm := s.j.Format
 	m := histMeta{pos: pos, typ: h.BlockType, seq: h.Sequence}
@@ -224,16 +237,14 @@ func (s *histScan) block(pos uint64, b []byte) {
 		m.ok = descriptorChecksumOK(b, fm, s.j.seed)
 		if m.ok {
 			m.tagLo = len(s.tags)
-			q := pos
 			for off := firstTag(b, fm); off >= 0; off = nextTag(b, fm, off) {
 				home, flags, csum := decodeTag(b, off, fm)
-				q = s.j.wrap(q + 1)
-				if fm.CsumV2or3() && q > pos {
-					s.pending[q] = append(s.pending[q], len(s.tags))
-				}
-				s.tags = append(s.tags, histTag{home: home, csum: csum, seq: h.Sequence, flags: flags})
+				s.tags = append(s.tags, histTag{home: home, csum: csum, flags: flags})
 			}
 			m.tagHi = len(s.tags)
+			if end := pos + 1 + uint64(m.tagHi-m.tagLo); end <= s.j.Last {
+				next = end
+			}
 		}
 	case BlockRevoke:
 		rv, err := DecodeRevoke(b, fm)
@@ -244,47 +255,56 @@ func (s *histScan) block(pos uint64, b []byte) {
 	case BlockCommit:
 		c, err := DecodeCommit(b, fm)
 		if err != nil {
-			return
+			return next, false
 		}
 		m.ok = c.VerifyChecksum(s.j.seed)
 		m.time = c.Time()
 		m.v1 = Commit{ChksumType: c.ChksumType, ChksumSize: c.ChksumSize, Chksum: c.Chksum}
 		m.hasV1Sum = fm.CsumV1() && !(c.ChksumType == 0 && c.ChksumSize == 0 && c.Chksum[0] == 0)
 	default:
-		return
+		return next, false
 	}
 	if !m.ok && h.BlockType != BlockCommit {
 		s.h.BadMeta++
 	}
 	s.at[pos] = len(s.metas)
 	s.metas = append(s.metas, m)
+	return next, true
 }
 
 // histChain is one transaction's chain of blocks as found.
 type histChain struct {
 	seq       uint32
 	start     uint64
-	metas     []int    // descriptor and revoke blocks, in log order
-	data      []uint64 // journal block of each tag of its descriptors, in order
-	tagIdx    []int    // the tag of each data block
-	commit    int      // index of the commit block in metas, -1 if none
+	metas     []int // descriptor and revoke blocks, in log order
+	ntags     int   // data blocks their descriptors describe
+	commit    int   // index of the commit block in metas, -1 if none
 	committed bool
 }
 
 // next is the journal block after metadata block m and its data blocks,
-// appending those data blocks' positions and tag indices to c.
-func (s *histScan) next(m *histMeta, c *histChain) uint64 {
+// calling fn (when not nil) with each data block's position and tag, in
+// order. Positions wrap per block, as PASS_REPLAY computes them.
+func (s *histScan) next(m *histMeta, fn func(pos uint64, tag int)) uint64 {
 	p := s.j.wrap(m.pos + 1)
 	if m.typ != BlockDescriptor {
 		return p
 	}
 	for t := m.tagLo; t < m.tagHi; t++ {
-		if c != nil {
-			c.data, c.tagIdx = append(c.data, p), append(c.tagIdx, t)
+		if fn != nil {
+			fn(p, t)
 		}
 		p = s.j.wrap(p + 1)
 	}
 	return p
+}
+
+// eachData calls fn with every data block of chain c: its position and
+// its tag, in log order.
+func (s *histScan) eachData(c *histChain, fn func(pos uint64, tag int)) {
+	for _, k := range c.metas {
+		s.next(&s.metas[k], fn)
+	}
 }
 
 // chains follows every chain from its first block: a valid descriptor or
@@ -326,7 +346,8 @@ func (s *histScan) follow(i int) histChain {
 			break
 		}
 		c.metas = append(c.metas, k)
-		p = s.next(&s.metas[k], &c)
+		c.ntags += s.metas[k].tagHi - s.metas[k].tagLo
+		p = s.next(&s.metas[k], nil)
 	}
 	if c.commit < 0 {
 		s.h.Incomplete++
@@ -339,18 +360,44 @@ func (s *histScan) claim(c *histChain) {
 	for _, k := range c.metas {
 		s.claimPos(s.metas[k].pos, c.seq)
 	}
-	for _, p := range c.data {
-		s.claimPos(p, c.seq)
-	}
+	s.eachData(c, func(p uint64, _ int) { s.claimPos(p, c.seq) })
 	if c.commit >= 0 {
 		s.claimPos(s.metas[c.commit].pos, c.seq)
 	}
 }
 
-func (s *histScan) claimPos(p uint64, seq uint32) {
-	if old, ok := s.claims[p]; !ok || tidGT(seq, old) {
-		s.claims[p] = seq
+// claim is one journal block written by transaction seq.
+type claim struct {
+	pos uint64
+	seq uint32
+}
+
+func (s *histScan) claimPos(p uint64, seq uint32) { s.claims = append(s.claims, claim{p, seq}) }
+
+// settleClaims sorts the claims by block and keeps the newest of each (a
+// sorted slice: a map of every tag would cost several times more).
+func (s *histScan) settleClaims() {
+	slices.SortFunc(s.claims, func(a, b claim) int { return cmp.Compare(a.pos, b.pos) })
+	out := s.claims[:0]
+	for _, c := range s.claims {
+		if n := len(out); n > 0 && out[n-1].pos == c.pos {
+			if tidGT(c.seq, out[n-1].seq) {
+				out[n-1].seq = c.seq
+			}
+			continue
+		}
+		out = append(out, c)
 	}
+	s.claims = slices.Clip(out)
+}
+
+// newest is the newest sequence that wrote journal block p.
+func (s *histScan) newest(p uint64) (uint32, bool) {
+	i, ok := slices.BinarySearchFunc(s.claims, p, func(c claim, p uint64) int { return cmp.Compare(c.pos, p) })
+	if !ok {
+		return 0, false
+	}
+	return s.claims[i].seq, true
 }
 
 // keep checks each committed chain and stores the logged blocks of those
@@ -358,6 +405,13 @@ func (s *histScan) claimPos(p uint64, seq uint32) {
 func (s *histScan) keep(chains []histChain) {
 	h := s.h
 	revoked := map[uint64]uint32{}
+	total := 0
+	for i := range chains {
+		if chains[i].committed {
+			total += chains[i].ntags
+		}
+	}
+	h.entries = slices.Grow(h.entries, total)
 	first := len(h.entries)
 	for i := range chains {
 		c := &chains[i]
@@ -368,14 +422,16 @@ func (s *histScan) keep(chains []histChain) {
 			h.Skipped++
 			continue
 		}
-		es, dropped, ok := s.check(c, int32(len(h.txs)))
+		before := len(h.entries)
+		dropped, ok := s.check(c, int32(len(h.txs)))
 		if !ok {
+			h.entries = h.entries[:before]
 			h.Skipped++
 			continue
 		}
 		h.Overwritten += dropped
 		cm := &s.metas[c.commit]
-		tx := HistTx{Sequence: c.seq, Start: c.start, CommitBlock: cm.pos, CommitTime: cm.time, Blocks: len(es)}
+		tx := HistTx{Sequence: c.seq, Start: c.start, CommitBlock: cm.pos, CommitTime: cm.time, Blocks: len(h.entries) - before}
 		for _, k := range c.metas {
 			for _, b := range s.metas[k].revokes {
 				tx.Revokes++
@@ -385,7 +441,6 @@ func (s *histScan) keep(chains []histChain) {
 			}
 		}
 		h.txs = append(h.txs, tx)
-		h.entries = append(h.entries, es...)
 	}
 	for i := first; i < len(h.entries); i++ {
 		e := &h.entries[i]
@@ -395,46 +450,34 @@ func (s *histScan) keep(chains []histChain) {
 	}
 }
 
-// check verifies chain c and returns its logged blocks that no newer
-// transaction overwrote, how many were dropped, and whether it passes.
-func (s *histScan) check(c *histChain, tx int32) ([]hentry, int, bool) {
-	j, fm := s.j, s.j.Format
-	var es []hentry
+// check verifies chain c and appends to History.entries its logged blocks
+// that no newer transaction overwrote; it returns how many were dropped
+// and whether it passes (the caller removes what it appended if not).
+// With checksum v2/v3 each copy's tag checksum is checked when it is read
+// (Read), and a dropped copy leaves the rest; without, a transaction a
+// newer one overwrote in part is dropped whole, and a v1 commit checksum
+// is checked over the descriptor and data blocks.
+func (s *histScan) check(c *histChain, tx int32) (int, bool) {
+	h := s.h
 	dropped := 0
-	var buf []byte
-	for n, p := range c.data {
-		if seq := s.claims[p]; seq != c.seq && tidGT(seq, c.seq) {
+	s.eachData(c, func(p uint64, i int) {
+		if seq, ok := s.newest(p); ok && seq != c.seq && tidGT(seq, c.seq) {
 			dropped++
-			continue
+			return
 		}
-		t := s.tags[c.tagIdx[n]]
-		if t.checked && !t.ok {
-			return nil, 0, false
-		}
-		if fm.CsumV2or3() && !t.checked {
-			if buf == nil {
-				buf = make([]byte, fm.BlockSize)
-			}
-			if err := j.readLogInto(buf, p); err != nil {
-				return nil, 0, false
-			}
-			tag := Tag{Checksum: t.csum}
-			if !tag.VerifyData(fm, j.seed, c.seq, buf) {
-				return nil, 0, false
-			}
-		}
-		es = append(es, hentry{home: t.home, jblk: p, seq: c.seq, csum: t.csum, tx: tx, flags: t.flags})
-	}
-	if fm.CsumV2or3() {
-		return es, dropped, true
+		t := &s.tags[i]
+		h.entries = append(h.entries, hentry{home: t.home, jblk: p, seq: c.seq, csum: t.csum, tx: tx, flags: t.flags})
+	})
+	if s.j.Format.CsumV2or3() {
+		return dropped, true
 	}
 	if dropped > 0 {
-		return nil, 0, false
+		return 0, false
 	}
 	if cm := &s.metas[c.commit]; cm.hasV1Sum && !s.v1OK(c, &cm.v1) {
-		return nil, 0, false
+		return 0, false
 	}
-	return es, 0, true
+	return 0, true
 }
 
 // v1OK chains crc32_be over the chain's descriptor blocks and their data
@@ -443,7 +486,7 @@ func (s *histScan) v1OK(c *histChain, cm *Commit) bool {
 	j := s.j
 	crc := ^uint32(0)
 	b := make([]byte, j.Format.BlockSize)
-	n := 0
+	ok := true
 	for _, k := range c.metas {
 		m := &s.metas[k]
 		if m.typ != BlockDescriptor {
@@ -453,15 +496,13 @@ func (s *histScan) v1OK(c *histChain, cm *Commit) bool {
 			return false
 		}
 		crc = Crc32BE(crc, b)
-		for range m.tagHi - m.tagLo {
-			if j.readLogInto(b, c.data[n]) != nil {
-				return false
+		s.next(m, func(p uint64, _ int) {
+			if ok = ok && j.readLogInto(b, p) == nil; ok {
+				crc = Crc32BE(crc, b)
 			}
-			crc = Crc32BE(crc, b)
-			n++
-		}
+		})
 	}
-	return cm.VerifyV1(crc)
+	return ok && cm.VerifyV1(crc)
 }
 
 // markLive marks the transactions recovery replays (same sequence and

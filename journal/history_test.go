@@ -3,9 +3,12 @@ package journal
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"testing"
 	"time"
+
+	"github.com/ext4relink/ext4relink/super"
 )
 
 // histJournal is a small in-memory journal (1 KiB blocks, 1024 blocks,
@@ -179,35 +182,42 @@ func TestHistoryVersions(t *testing.T) {
 	}
 }
 
-// TestHistoryOverwritten: a newer transaction written over an older one's
-// data blocks (as a log restarting at s_first does) drops those copies;
-// without data checksums the older transaction goes whole.
+// TestHistoryOverwritten: a log restarted at s_first (after a recovery
+// or a clean mount) overwrites the start of the area, where an older
+// transaction that wrapped around the end has its last data blocks: those
+// copies are dropped; without data checksums the older transaction goes
+// whole.
 func TestHistoryOverwritten(t *testing.T) {
 	for _, f := range histFormats {
 		t.Run(f.name, func(t *testing.T) {
 			hj := newHistJournal(t, f.incompat, f.compat)
-			s5, _ := hj.tx(5, 0, lb(10, 1), lb(12, 1), lb(13, 1), lb(14, 1), lb(15, 1))
-			hj.tx(9, s5+1, lb(30, 9))
+			var blocks []LoggedBlock
+			for _, b := range []uint64{10, 12, 13, 14, 15, 16, 17, 18} {
+				blocks = append(blocks, lb(b, 1))
+			}
+			hj.tx(5, 1018, blocks...) // data in 1019..1023 and 1..3, commit in 4
+			hj.tx(9, 1, lb(30, 9))    // 1, 2 and 3
 			h := mustHistory(t, hj.j)
 			if v := h.Versions(30); len(v) != 1 || v[0].Sequence != 9 {
 				t.Fatalf("versions of 30: %+v", v)
 			}
 			if f.csum {
-				if len(h.Versions(10)) != 0 || len(h.Versions(12)) != 0 || len(h.Versions(13)) != 0 ||
-					len(h.Versions(14)) != 1 || h.Overwritten != 3 {
+				if len(h.Versions(16)) != 0 || len(h.Versions(17)) != 0 || len(h.Versions(18)) != 0 ||
+					len(h.Versions(15)) != 1 || h.Overwritten != 3 {
 					t.Fatalf("blocks %v, overwritten %d", h.Blocks(), h.Overwritten)
 				}
 				return
 			}
-			if len(h.Versions(14)) != 0 || h.Skipped != 1 {
+			if len(h.Versions(15)) != 0 || h.Skipped != 1 {
 				t.Fatalf("blocks %v, skipped %d", h.Blocks(), h.Skipped)
 			}
 		})
 	}
 }
 
-// TestHistoryChecksums: a data block, descriptor or commit that fails its
-// checksum drops its transaction.
+// TestHistoryChecksums: a descriptor or commit block failing its
+// checksum drops its transaction; a data block failing its tag checksum is
+// refused when read (v2/v3), or drops its transaction (v1).
 func TestHistoryChecksums(t *testing.T) {
 	for _, f := range histFormats {
 		if !f.csum && f.compat == 0 {
@@ -225,7 +235,23 @@ func TestHistoryChecksums(t *testing.T) {
 				b := hj.dev.blocks[at+100]
 				b[len(b)-20] ^= 1
 				h := mustHistory(t, hj.j)
-				if len(h.Versions(10)) != 0 || len(h.Versions(20)) != 1 {
+				if len(h.Versions(20)) != 1 {
+					t.Fatalf("blocks %v", h.Blocks())
+				}
+				if which == "data" && f.csum {
+					v := h.Versions(11)
+					if len(v) != 1 {
+						t.Fatalf("versions of 11: %+v", v)
+					}
+					if _, err := h.Read(v[0]); !errors.Is(err, super.ErrChecksum) {
+						t.Fatalf("read of a bad copy: %v", err)
+					}
+					if b, err := h.Read(h.Versions(10)[0]); err != nil || !bytes.Equal(b, histData(10, 1)) {
+						t.Fatalf("read of a good copy: %v", err)
+					}
+					return
+				}
+				if len(h.Versions(10)) != 0 {
 					t.Fatalf("blocks %v", h.Blocks())
 				}
 				if which == "descriptor" && f.compat != 0 {
@@ -243,14 +269,21 @@ func TestHistoryChecksums(t *testing.T) {
 // kept, and the copies it overwrote are gone too.
 func TestHistoryIncomplete(t *testing.T) {
 	hj := newHistJournal(t, IncompatCsumV3, 0)
-	s5, _ := hj.tx(5, 0, lb(10, 1), lb(11, 1), lb(12, 1), lb(13, 1))
-	old := hj.dev.blocks[s5+3+100]
-	hj.tx(6, s5+1, lb(20, 2))
-	hj.put(s5+3, old) // transaction 6's commit block never reached the disk
+	var blocks []LoggedBlock
+	for b := uint64(10); b < 18; b++ {
+		blocks = append(blocks, lb(b, 1))
+	}
+	hj.tx(5, 1018, blocks...) // data in 1019..1023 and 1..3 (15, 16, 17), commit in 4
+	old := hj.dev.blocks[3+100]
+	hj.tx(6, 1, lb(20, 2))
+	hj.put(3, old) // transaction 6's commit block never reached the disk
 	h := mustHistory(t, hj.j)
-	if h.Incomplete != 1 || len(h.Versions(20)) != 0 || len(h.Versions(10)) != 0 || len(h.Versions(11)) != 0 ||
-		len(h.Versions(12)) != 1 || h.Overwritten != 2 {
-		t.Fatalf("incomplete %d, blocks %v", h.Incomplete, h.Blocks())
+	if h.Incomplete != 1 || len(h.Versions(20)) != 0 || len(h.Versions(15)) != 0 || len(h.Versions(16)) != 0 ||
+		len(h.Versions(17)) != 1 || h.Overwritten != 2 {
+		t.Fatalf("incomplete %d, blocks %v, overwritten %d", h.Incomplete, h.Blocks(), h.Overwritten)
+	}
+	if b, err := h.Read(h.Versions(17)[0]); err != nil || !bytes.Equal(b, histData(17, 1)) {
+		t.Fatalf("read: %v", err)
 	}
 }
 
@@ -266,5 +299,23 @@ func TestHistoryWrap(t *testing.T) {
 	v := h.Versions(14)
 	if b, err := h.Read(v[0]); err != nil || !bytes.Equal(b, histData(14, 1)) {
 		t.Fatalf("read across the wrap: %v", err)
+	}
+}
+
+// TestHistoryHops: the data blocks a descriptor describes are not read.
+func TestHistoryHops(t *testing.T) {
+	hj := newHistJournal(t, IncompatCsumV3|Incompat64Bit, 0)
+	var blocks []LoggedBlock
+	for b := uint64(100); b < 700; b++ {
+		blocks = append(blocks, lb(b, 1))
+	}
+	hj.tx(5, 0, blocks...)
+	before := hj.j.Stats().Bytes
+	h := mustHistory(t, hj.j)
+	if h.Len() != 600 {
+		t.Fatalf("%d copies", h.Len())
+	}
+	if read := (hj.j.Stats().Bytes - before) / 1024; read > 1023-600+10 {
+		t.Fatalf("%d blocks read for a 1023-block area of which 600 are data", read)
 	}
 }
