@@ -125,15 +125,17 @@
 //
 // # History: what the log still holds
 //
-// Journal.History reads the whole log area, not only the live log, and
+// Journal.History walks the whole log area, not only the live log, and
 // keeps every transaction still physically there: the live ones and the
-// older, checkpointed ones the log has not overwritten. A transaction
-// counts only when its chain of descriptor and revoke blocks reaches its
-// commit block and every checksum it carries verifies (descriptor and
-// revoke tails, commit block, each data block's tag checksum; the v1
-// crc32); copies a newer transaction claims are dropped. History.Versions
-// lists a block's copies newest first, History.Read reads one on demand.
-// Old copies of directory blocks are where deleted names survive.
+// older, checkpointed ones the log has not overwritten. Like PASS_SCAN it
+// reads descriptor, revoke and commit blocks and hops over the data
+// blocks a descriptor describes. A transaction counts only when its chain
+// of descriptor and revoke blocks reaches its commit block and the
+// checksums of those blocks verify (the v1 crc32 over its data too);
+// copies a newer transaction claims are dropped. History.Versions lists a
+// block's copies newest first, History.Read reads one on demand and checks
+// its tag checksum, refusing a copy a later log overwrote. Old copies of
+// directory blocks are where deleted names survive.
 //
 // # Writing
 //
