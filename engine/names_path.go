@@ -97,7 +97,10 @@ func (n *namer) sameFile(ino uint32, t *nameTarget, e evidence) bool {
 		}
 	}
 	if newest == nil {
-		return true
+		// Nothing dates the entry but i_crtime: without it (128-byte
+		// inodes, ext3) an entry that no inode copy of its time
+		// confirms may be an earlier file's.
+		return t.hasCrtime
 	}
 	return newest.gen == t.gen && newest.mode == modeOfFt(t.ft)
 }

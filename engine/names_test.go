@@ -118,7 +118,8 @@ func TestOriginalPathsRmTree(t *testing.T) {
 // TestOriginalPathsReuseWithoutNewerEvidence: with the second file's own
 // entries gone (as when their transactions were overwritten), the first
 // file's entry is still discarded, by its commit time against i_crtime
-// and, without i_crtime, by the generation of the inode copy of its time.
+// and, without i_crtime, by the generation of the inode copy of its time;
+// with neither, an entry nothing dates is not taken.
 func TestOriginalPathsReuseWithoutNewerEvidence(t *testing.T) {
 	img := fixtures.Get(t, "ext4-reuse")
 	op, err := OpenFS(img.Path, Options{Mode: ReadOnly})
@@ -135,7 +136,7 @@ func TestOriginalPathsReuseWithoutNewerEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	ino := uint32(img.Orphans[0].Inode)
-	for _, mode := range []string{"both", "crtime only", "generation only"} {
+	for _, mode := range []string{"both", "crtime only", "generation only", "neither"} {
 		n, err := op.FS.newNamer(l, h)
 		if err != nil {
 			t.Fatal(err)
@@ -158,6 +159,9 @@ func TestOriginalPathsReuseWithoutNewerEvidence(t *testing.T) {
 			n.copies = nil
 		case "generation only":
 			n.targets[ino].hasCrtime = false
+		case "neither": // nothing dates the entry: not taken
+			n.targets[ino].hasCrtime = false
+			n.copies = nil
 		}
 		if r := n.result(ino); r.Path != "" || len(r.Candidates) != 0 {
 			t.Errorf("%s: %+v", mode, r)
