@@ -24,11 +24,13 @@ import (
 // proportional to the number of descriptor tags found, not to the journal
 // size.
 //
-// A transaction is kept only when it is whole and every check of its
-// metadata passes:
+// A transaction is kept only when its commit block is there and every
+// check of its metadata passes:
 //   - its blocks form a chain of descriptor and revoke blocks of its
 //     sequence, each followed by the data blocks it describes, ending in a
-//     commit block of the same sequence;
+//     commit block of the same sequence (when a newer log overwrote the
+//     start of a transaction, its chain counts from the first descriptor
+//     that survives: HistTx.Start is that block);
 //   - checksum v2/v3: every descriptor and revoke block tail and the commit
 //     block verify; checksum v1: the commit's crc32 over the descriptor
 //     and data blocks, when the commit carries one.
@@ -67,7 +69,7 @@ type History struct {
 // HistTx is one transaction of the History.
 type HistTx struct {
 	Sequence    uint32
-	Start       uint64    // journal block of its first block
+	Start       uint64    // journal block of its first block found
 	CommitBlock uint64    // journal block of its commit block
 	CommitTime  time.Time // h_commit_sec, h_commit_nsec
 	Blocks      int       // logged blocks kept
