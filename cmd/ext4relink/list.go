@@ -102,6 +102,7 @@ func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList, names map[uint32
 			localTime(o.Mtime), localTime(o.Ctime), state, pathColumn(o, names))
 	}
 	w.Flush()
+	a.notePathless(l, names)
 }
 
 // localTime prints a time as the user's clock shows it, with the zone's

@@ -51,3 +51,19 @@ func pathColumn(o engine.Orphan, names map[uint32]engine.NameResult) string {
 	}
 	return r.String()
 }
+
+// notePathless says, under list's table, why some PATHs are "?" and where
+// to see more.
+func (a *app) notePathless(l *engine.OrphanList, names map[uint32]engine.NameResult) {
+	n := 0
+	for _, o := range l.Orphans {
+		if names[o.Inode].Path == "" {
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(a.stdout, "PATH ?: %d orphan(s) without a path: no directory entry naming them survives, or\n"+
+			"the entries found disagree (no path rather than a wrong one); --json shows\n"+
+			"path_reason and path_candidates.\n", n)
+	}
+}

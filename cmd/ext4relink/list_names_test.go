@@ -48,6 +48,10 @@ func TestListPaths(t *testing.T) {
 	}
 
 	img = fixtures.Get(t, "ext4-many")
+	code, out, _ = runCLI("list", "--dev", img.Path)
+	if code != exitOK || !strings.Contains(out, "PATH ?: 2 orphan(s)") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
 	code, out, errs = runCLI("list", "--dev", img.Path, "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
