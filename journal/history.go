@@ -44,6 +44,9 @@ import (
 // error wrapping super.ErrChecksum, never returning its bytes. Without
 // journal checksums nothing else can be checked: the chain and the newer
 // claims are all there is.
+//
+// A History is read-only once built: Versions, Each, Blocks,
+// Transactions and Read are safe for concurrent use.
 type History struct {
 	j       *Journal
 	txs     []HistTx // newest first
