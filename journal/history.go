@@ -67,6 +67,9 @@ type History struct {
 	// Overwritten counts logged blocks dropped because a newer
 	// transaction claims their journal block.
 	Overwritten int
+	// Unreadable counts journal blocks that could not be read (a bad
+	// sector): they are skipped, as if they held no metadata block.
+	Unreadable int
 }
 
 // HistTx is one transaction of the History.
@@ -135,8 +138,9 @@ type histScan struct {
 }
 
 // History reads the whole log area and returns the transactions found in
-// it. An error is a read failure of the log area; transactions failing a
-// check are skipped and counted, never returned.
+// it. An error means the journal inode's block map failed; a block that
+// cannot be read is skipped and counted (Unreadable), and transactions
+// failing a check are skipped and counted, never returned.
 func (j *Journal) History() (*History, error) {
 	s := &histScan{j: j, at: map[uint64]int{}, h: &History{j: j}}
 	if err := s.readArea(); err != nil {
@@ -174,8 +178,19 @@ func (s *histScan) readArea() error {
 	for p := j.First; p < j.Last; {
 		if p < at || p >= at+n {
 			var err error
-			if at, n, err = s.readChunk(buf, p, span, single); err != nil {
-				return err
+			at, n, err = s.readChunk(buf, p, span, single)
+			if err != nil && !single {
+				// A bad sector inside the run: read block by block.
+				at, n, err = s.readChunk(buf, p, span, true)
+			}
+			if err != nil {
+				if _, merr := j.Map(p); merr != nil {
+					return merr // the journal's own map is broken
+				}
+				s.h.Unreadable++
+				at, n, single = 0, 0, true
+				p++
+				continue
 			}
 		}
 		k := p - at

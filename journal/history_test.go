@@ -319,3 +319,39 @@ func TestHistoryHops(t *testing.T) {
 		t.Fatalf("%d blocks read for a 1023-block area of which 600 are data", read)
 	}
 }
+
+// failDev fails reads that touch one device block.
+type failDev struct {
+	*memDev
+	bad uint64
+}
+
+func (f failDev) ReadAt(p []byte, off int64) (int, error) {
+	lo, hi := uint64(off)/1024, (uint64(off)+uint64(len(p))-1)/1024
+	if lo <= f.bad && f.bad <= hi {
+		return 0, io.ErrUnexpectedEOF
+	}
+	return f.memDev.ReadAt(p, off)
+}
+
+// TestHistoryBadSector: an unreadable journal block is skipped and
+// counted; the rest of the history is still read.
+func TestHistoryBadSector(t *testing.T) {
+	hj := newHistJournal(t, IncompatCsumV3, 0)
+	hj.tx(5, 0, lb(10, 1))
+	hj.tx(6, 500, lb(20, 2))
+	dev := failDev{hj.dev, 100 + 300} // journal block 300: outside both
+	j, err := Load(dev, 1024, func(jb uint64) (uint64, error) {
+		if jb >= 1024 {
+			return 0, io.EOF
+		}
+		return jb + 100, nil
+	}, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mustHistory(t, j)
+	if h.Unreadable != 1 || len(h.Versions(10)) != 1 || len(h.Versions(20)) != 1 {
+		t.Fatalf("unreadable %d, blocks %v", h.Unreadable, h.Blocks())
+	}
+}

@@ -25,6 +25,9 @@ func (a *app) originalPaths(fs *engine.FS, l *engine.OrphanList) map[uint32]engi
 		fmt.Fprintf(a.stderr, "ext4relink: warning: the journal's history could not be read (%v); original paths come from the live directories only\n", err)
 		h = nil
 	}
+	if h != nil && h.Unreadable > 0 {
+		fmt.Fprintf(a.stderr, "ext4relink: warning: %d journal block(s) could not be read and were skipped; some original paths may be missing\n", h.Unreadable)
+	}
 	names, err := fs.OriginalPaths(l, h)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "ext4relink: warning: original paths not found: %v\n", err)
