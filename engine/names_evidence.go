@@ -193,7 +193,8 @@ func (n *namer) loggedInodes() error {
 // itableRanges reads where every group's inode table is, straight from
 // the descriptor blocks: each descriptor block is read once, and a
 // descriptor failing its checksum is left out (its inodes are not looked
-// for in the journal).
+// for in the journal), and so is a group that never had an inode
+// (INODE_UNINIT, checked on the raw bytes: most of a large filesystem).
 func (n *namer) itableRanges() {
 	sb := n.fs.SB
 	size := sb.DescSizeBytes()
@@ -210,6 +211,9 @@ func (n *namer) itableRanges() {
 		}
 		if b == nil || int(off+size) > len(b) {
 			continue
+		}
+		if super.RawInodeUninit(sb, uint32(g), b[off:off+size]) {
+			continue // no inode was ever allocated there
 		}
 		gd, err := super.DecodeGroupDesc(b[off : off+size])
 		if err != nil || !gd.VerifyChecksum(sb, uint32(g)) {

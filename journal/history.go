@@ -246,10 +246,10 @@ func (s *histScan) readRun(b []byte, fsblk, jblk uint64) error {
 // whether this one was a metadata block.
 func (s *histScan) block(pos uint64, b []byte) (next uint64, meta bool) {
 	next = pos + 1
-	h, _ := DecodeHeader(b)
-	if !h.Valid() {
-		return next, false
+	if len(b) < HeaderSize || be32(b, 0) != Magic {
+		return next, false // most blocks: no header to decode
 	}
+	h, _ := DecodeHeader(b)
 	fm := s.j.Format
 	m := histMeta{pos: pos, typ: h.BlockType, seq: h.Sequence}
 	switch h.BlockType {
