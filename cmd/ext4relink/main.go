@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ext4relink/ext4relink/engine"
+	"github.com/ext4relink/ext4relink/extract"
 	"github.com/ext4relink/ext4relink/internal/devio"
 	"github.com/ext4relink/ext4relink/super"
 	"github.com/spf13/pflag"
@@ -65,17 +66,19 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return a.partitions(args)
 	case "live":
 		return a.live(args)
+	case "extract":
+		return a.extract(args)
 	}
 	return a.relink(args)
 }
 
 // commands are the command words. "relink" names the default command.
-var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true, "live": true}
+var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true, "live": true, "extract": true}
 
 // valueFlags are the flags (of any command) that take a value in the next
 // argument; a command word right after one of them is that value, not the
 // command. TestValueFlags keeps it in step with the flag sets.
-var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true, "partition": true, "offset": true, "copy": true, "out": true, "pid": true}
+var valueFlags = map[string]bool{"dev": true, "inode": true, "name": true, "into": true, "undo": true, "dir": true, "partition": true, "offset": true, "copy": true, "out": true, "pid": true, "path": true, "superblock": true, "blocksize": true}
 
 // splitCommand finds the command word: first, as documented, or after
 // flags ("ext4relink --dev X list"). Everything else stays in order.
@@ -275,6 +278,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, engine.ErrInternal):
 		return exitInternal
+	case errors.Is(err, extract.ErrOutput), errors.Is(err, extract.ErrVerify):
+		return exitOutput
 	case errors.Is(err, engine.ErrArgument):
 		return exitUsage
 	case errors.Is(err, engine.ErrBusy):
