@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -20,6 +21,9 @@ import (
 func CheckPlace(dev string, use devio.Use, outDir string) error {
 	var out unix.Stat_t
 	if err := unix.Stat(outDir, &out); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("%w: the output directory %s does not exist", devio.ErrRequest, outDir)
+		}
 		return fmt.Errorf("%w: cannot check the output directory %s: %v", devio.ErrRequest, outDir, err)
 	}
 	var d unix.Stat_t
