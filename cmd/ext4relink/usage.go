@@ -24,6 +24,8 @@ var manual = []section{
 	{"SYNOPSIS", []block{synopsis{
 		"ext4relink [relink] --dev DEV --inode N --name PATH [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
 		"ext4relink [relink] --dev DEV --all [--into DIR] [--scan] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
+		"ext4relink extract --dev DEV (--inode N | --path PATH) --out FILE [--force] [--no-preserve] [--ignore-errors] [--superblock N --blocksize B] [--quiet] [--json]",
+		"ext4relink extract --dev DEV --all --out DIR [--force] [--no-preserve] [--ignore-errors] [--superblock N --blocksize B] [--quiet] [--json]",
 		"ext4relink list --dev DEV [--scan] [--json]",
 		"ext4relink journal --dev DEV [--json]",
 		"ext4relink partitions --dev DISK [--json]",
@@ -98,6 +100,26 @@ var manual = []section{
 			--json, the usual array) and the damage is named on stderr. With
 			--scan, also the orphans on no list (WHERE and source "scan"),
 			and what the scan read.`},
+		{"extract", `Copy a file out without writing to DEV: orphan inode N
+			(--inode), a linked file (--path, from the filesystem's root), or,
+			with --all, every deleted-open orphan into the directory --out
+			DIR (created if missing) as DIR/#INODE. DEV is opened read-only,
+			without O_EXCL (a read-only device or mount is fine, other readers
+			are not blocked), and read through the journal replayed in memory,
+			fast commits included. The copy is sparse (holes and unwritten
+			extents stay holes), keeps mode, owner and times (not with
+			--no-preserve), and symbolic links stay links. It is written under
+			a temporary name next to FILE, flushed, read back from the disk
+			and compared with what was read, and only then renamed to FILE;
+			the size and sha256 are printed. An existing FILE is refused
+			unless --force. A directory is refused (a deleted directory holds
+			no names); --all skips it and says so. An output on the
+			filesystem being read (DEV mounted somewhere, or an image attached
+			to a mounted loop device) is refused: the copy could overwrite
+			the very blocks it still has to read. A damaged extent block
+			stops the copy (exit 5) unless --ignore-errors. A full output
+			disk removes the partial file (exit 10). Large copies show
+			progress on a terminal.`},
 		{"journal", `Show the journal's transactions as recovery would replay them:
 			sequence, blocks, revokes, checksum state. Exit 5 when a logged
 			copy the replay needs fails its checksum (the kernel's recovery,
@@ -149,7 +171,8 @@ var manual = []section{
 			mounted at /mnt/data, /mnt/data/x is /x). Its directory must
 			exist; /lost+found always does. A PATH ending in / is refused`},
 		{"--all", `relink every deleted-open orphan; with live, copy every held
-			deleted file into the directory --out (made if missing)`},
+			deleted file into the directory --out (made if missing); with
+			extract, copy every deleted-open and past-eof orphan into --out DIR`},
 		{"--scan", `(list, --all) also find orphans that are on no list: a torn
 			write or a crash mid-update can cut the orphan chain, and e2fsck
 			then frees every inode behind the cut. --scan reads every inode
@@ -163,6 +186,21 @@ var manual = []section{
 			checks that one inode the same way, with or without --scan. On a
 			large filesystem the scan takes as long as reading its used inode
 			tables; progress goes to stderr when it is a terminal`},
+		{"--path PATH", `extract: the linked file to copy, from the filesystem's
+			root (as the replayed journal shows it)`},
+		{"--no-preserve", `extract: leave mode, owner and times of the copy as a
+			new file gets them`},
+		{"--ignore-errors", `extract: copy what can be read when an extent-tree
+			block is damaged or a block cannot be read; the rest stays a
+			hole, the missing byte ranges are listed, and the exit status is
+			9. The sha256 printed is the copy's`},
+		{"--superblock N", `extract: read through the backup superblock at block
+			N (like e2fsck -b) when the primary one or the group descriptors
+			are destroyed: 32768 for 4 KiB blocks, 8193 for 1 KiB ones (or
+			any later group's copy). The journal is replayed when it holds a
+			log. Needs --blocksize`},
+		{"--blocksize B", "extract: the block size of --superblock (like e2fsck -B)"},
+		{"--quiet", "extract: no progress display"},
 		{"--into DIR", `directory for --all (default /lost+found); the names are
 			#INODE, to be quoted in a shell ('#14')`},
 		{"--dry-run", `print the plan (every block to be written and the fields
@@ -194,13 +232,14 @@ var manual = []section{
 			file the process only maps, loop:loopN (or /dev/loopN) the deleted
 			backing file of a loop device, read through the device (from its
 			offset on; blocks of zeros become holes)`},
-		{"--out FILE", `live: the output file (with --all, a directory). Put it on
-			another disk: on the filesystem that holds the deleted file it is
+		{"--out FILE", `live, extract: the output file (with --all, a directory). Put
+			it on another disk. live: on the filesystem that holds the deleted file it is
 			refused unless that has room for the copy plus a margin (64 MiB or 2%),
-			and inside a loop device being copied it is always refused`},
+			and inside a loop device being copied it is always refused. extract:
+			on the filesystem being read it is always refused`},
 		{"--pid PID,...", `live: only the files these processes hold (decimal,
 			separated by commas), for the list and for --all`},
-		{"--force", "live: replace an existing output (refused otherwise)"},
+		{"--force", "live, extract: replace an existing output (refused otherwise)"},
 		{"--freeze", `live: stop every process that holds the file (SIGSTOP) for
 			the copy, so a file being written is copied as it was at one
 			instant, and always resume them (SIGCONT), also on errors and on
@@ -300,9 +339,12 @@ var manual = []section{
 			output exists (without --force), the output on the holder's own
 			filesystem without room, a holder that cannot be stopped`},
 		{"8", "written, but verification afterwards failed (the message says what)"},
-		{"10", `live: the output cannot be written (its directory is missing, the
-			disk is full, an I/O error); a partial output was removed, the held
-			file is untouched`},
+		{"9", `extract --ignore-errors: copied, but parts could not be read;
+			they are holes in the copy and listed ("missing" with --json)`},
+		{"10", `live, extract: the output cannot be written (its directory is
+			missing, the disk is full, an I/O error) or, for extract, does not
+			read back as written; a partial output was removed, the held file
+			(live) or DEV (extract) is untouched`},
 		{"130", `live: SIGINT, SIGTERM or SIGHUP during a copy: the holders were
 			resumed and the partial output removed`},
 	}}},
@@ -311,6 +353,8 @@ var manual = []section{
 		"ext4relink --dev /dev/mapper/vg-root --inode 1573596 --name /home/me/rescued.iso --dry-run",
 		"ext4relink --dev /dev/mapper/vg-root --inode 1573596 --name /home/me/rescued.iso",
 		"ext4relink --dev disk.img --all --into /lost+found --json",
+		"ext4relink extract --dev /dev/sdb2 --inode 1573596 --out /mnt/usb/rescued.iso",
+		"ext4relink extract --dev disk.img --all --out /mnt/usb/rescued --superblock 32768 --blocksize 4096",
 		"ext4relink partitions --dev vm-disk.raw",
 		"ext4relink list --dev vm-disk.raw --partition 2",
 		"ext4relink live",
