@@ -82,6 +82,7 @@ type chunk struct {
 	buf []byte
 	bad []Missing // relative to the file, sorted
 	mem []byte    // the pool buffer buf lives in
+	crc uint32    // CRC32C of buf, when bad is empty (computed by the reader, which has time to spare)
 }
 
 // CopyData writes the first size bytes of the file m maps into out,
@@ -169,6 +170,14 @@ func hashZeros(w io.Writer, n uint64) {
 
 // write writes the readable parts of c at their offsets.
 func (res *Result) write(out *os.File, c chunk) error {
+	if len(c.bad) == 0 {
+		if _, err := out.WriteAt(c.buf, int64(c.off)); err != nil {
+			return fmt.Errorf("%w: writing %d bytes at offset %d of %s: %w", ErrOutput, len(c.buf), c.off, out.Name(), err)
+		}
+		res.DataBytes += uint64(len(c.buf))
+		res.pieces = append(res.pieces, piece{off: c.off, n: len(c.buf), crc: c.crc})
+		return nil
+	}
 	start := c.off
 	end := c.off + uint64(len(c.buf))
 	for _, b := range append(c.bad, Missing{Start: end, End: end}) {
@@ -216,6 +225,9 @@ func readRuns(m *inode.BlockMap, r BlockReader, size, bs uint64, ignore bool, po
 			}
 			c.buf = c.buf[:min(n, size-off)] // the last block's tail past size
 			clipBad(&c)
+			if len(c.bad) == 0 {
+				c.crc = crc32.Checksum(c.buf, castagnoli)
+			}
 			select {
 			case out <- c:
 			case <-stop:

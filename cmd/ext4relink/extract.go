@@ -88,7 +88,9 @@ func (a *app) extract(args []string) int {
 	} else {
 		code = a.extractOne(fs, use, o, rep)
 	}
-	if a.json && (code == exitOK || code == exitPartial || o.all) {
+	// One JSON object: the report, or (when nothing was attempted) the
+	// error a.fail printed.
+	if a.json && (code == exitOK || code == exitPartial || len(rep.Extracted)+len(rep.Skipped)+len(rep.Failed) > 0) {
 		if rep.Extracted == nil {
 			rep.Extracted = []*extract.Report{}
 		}
@@ -256,7 +258,8 @@ func (a *app) extractAll(fs *engine.FS, use engine.Use, o extractOpts, rep *extr
 		}
 		r, err := a.extractInode(fs, orph.Inode, filepath.Join(o.out, outName(orph.Inode)), o)
 		if err != nil {
-			c := a.report(fmt.Errorf("inode %d: %w", orph.Inode, err), exitCode(err))
+			c := exitCode(err)
+			fmt.Fprintf(a.stderr, "ext4relink: inode %d: %v\n", orph.Inode, err)
 			rep.Failed = append(rep.Failed, extractFailure{Inode: orph.Inode, Error: err.Error(), ExitCode: c})
 			if code == exitOK || code == exitPartial {
 				code = c

@@ -424,6 +424,16 @@ func TestExtractRefusals(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d with %q\n%s%s", c.args, code, c.code, c.want, out, errs)
 		}
 	}
+	// --all with one output already there: that one fails (named, exit 7),
+	// the others are extracted, and --json prints one object.
+	all := t.TempDir()
+	if err := os.WriteFile(filepath.Join(all, "#"+ino), []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ra := extractJSON(t, exitRequest, "--dev", img.Path, "--all", "--out", all)
+	if len(ra.Failed) != 1 || ra.Failed[0].Inode != uint32(o.Inode) || len(ra.Extracted) != len(img.Orphans)-1 {
+		t.Fatalf("--all with an existing output: %+v", ra)
+	}
 	// A linked file by path: compare with debugfs' view of it.
 	ls := testfs.Debugfs(t, img.Path, "ls -p /keep")
 	var name string

@@ -1,0 +1,151 @@
+package extract_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ext4relink/ext4relink/engine"
+	"github.com/ext4relink/ext4relink/extract"
+	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/internal/testfs"
+)
+
+// extractOnce opens the image read-only, loads the filesystem and copies
+// inode ino to out: what `ext4relink extract --inode` does.
+func extractOnce(b *testing.B, img string, ino uint32, out string) *extract.Report {
+	dev, _, err := engine.Open(img, engine.Options{Mode: engine.ReadOnly})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dev.Close()
+	fs, err := engine.LoadFS(dev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, _, err := fs.ReadInode(ino)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := extract.Source{Ino: ino, Inode: in, FS: fs.InodeFS(), Read: fs.ReadBlock, Blocks: fs}
+	rep, err := extract.Write(src, out, extract.WriteOptions{Force: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rep
+}
+
+// byteRuns are the image byte ranges holding the file's written data.
+func byteRuns(b *testing.B, img string, ino uint32) [][2]int64 {
+	dev, _, err := engine.Open(img, engine.Options{Mode: engine.ReadOnly})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dev.Close()
+	fs, err := engine.LoadFS(dev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, _, err := fs.ReadInode(ino)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := fs.BlockMap(ino, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs := int64(fs.BlockSize())
+	var out [][2]int64
+	for _, r := range m.Runs {
+		if n := len(out); n > 0 && out[n-1][0]+out[n-1][1] == int64(r.Physical)*bs {
+			out[n-1][1] += int64(r.Len) * bs
+			continue
+		}
+		out = append(out, [2]int64{int64(r.Physical) * bs, int64(r.Len) * bs})
+	}
+	return out
+}
+
+func timed(b *testing.B, name string, args ...string) time.Duration {
+	t0 := time.Now()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return time.Since(t0)
+}
+
+// ddRuns reads (of=/dev/null) or copies (of=FILE) the same image bytes as
+// the file's extents with dd, 1 MiB blocks.
+func ddRuns(b *testing.B, img string, runs [][2]int64, of string) time.Duration {
+	var total time.Duration
+	for _, r := range runs {
+		args := []string{"if=" + img, "of=" + of, "bs=1M", "iflag=skip_bytes,count_bytes", "status=none",
+			fmt.Sprintf("skip=%d", r[0]), fmt.Sprintf("count=%d", r[1])}
+		if of != "/dev/null" {
+			args = append(args, "oflag=seek_bytes", fmt.Sprintf("seek=%d", r[0]), "conv=notrunc")
+		}
+		total += timed(b, "dd", args...)
+	}
+	return total
+}
+
+// BenchmarkExtract1G copies a 1 GiB kernel-made orphan (bench-extract-1g)
+// with extract, and reads the same bytes with dd and dumps the file with
+// debugfs in the same run, warm cache, output on tmpfs (/dev/shm) so that
+// the output disk's speed is not what is measured. Metrics: extract's
+// time over dd's reading the same bytes to /dev/null (x_dd_read; the goal
+// is <= 2) and over dd copying them to a file (x_dd_copy), debugfs dump's
+// time over extract's (debugfs_over_extract; the goal is >= 3), and
+// extract's MB/s.
+func BenchmarkExtract1G(b *testing.B) {
+	img := fixtures.Get(b, "bench-extract-1g")
+	o := img.Orphans[0]
+	ino := uint32(o.Inode)
+	dir, err := os.MkdirTemp("/dev/shm", "ext4relink-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	out, dump, ddOut := filepath.Join(dir, "extract"), filepath.Join(dir, "dump"), filepath.Join(dir, "dd")
+	runs := byteRuns(b, img.Path, ino)
+	ddRuns(b, img.Path, runs, "/dev/null") // warm the cache
+	if rep := extractOnce(b, img.Path, ino, out); rep.SHA256 != o.SHA256 {
+		b.Fatalf("sha256 %s, manifest %s", rep.SHA256, o.SHA256)
+	}
+	var tx, tdd, tcopy, tdbg, tsha time.Duration
+	buf := make([]byte, 64<<20)
+	for b.Loop() {
+		os.Remove(out)
+		t0 := time.Now()
+		extractOnce(b, img.Path, ino, out)
+		tx += time.Since(t0)
+		tdd += ddRuns(b, img.Path, runs, "/dev/null")
+		os.Remove(ddOut)
+		tcopy += ddRuns(b, img.Path, runs, ddOut)
+		os.Remove(dump)
+		tdbg += timed(b, "debugfs", "-R", fmt.Sprintf("dump <%d> %s", ino, dump), img.Path)
+		t0 = time.Now()
+		h := sha256.New()
+		for range o.Size / int64(len(buf)) {
+			h.Write(buf)
+		}
+		tsha += time.Since(t0)
+	}
+	if testfs.FileSHA256(b, dump) != o.SHA256 {
+		b.Fatal("debugfs dump differs from the manifest")
+	}
+	b.ReportMetric(tx.Seconds()/tdd.Seconds(), "x_dd_read")
+	b.ReportMetric(tx.Seconds()/tcopy.Seconds(), "x_dd_copy")
+	b.ReportMetric(tdbg.Seconds()/tx.Seconds(), "debugfs_over_extract")
+	n := float64(b.N)
+	b.ReportMetric(float64(o.Size)/(tx.Seconds()/n)/1e6, "extract_MB/s")
+	b.ReportMetric(tx.Seconds()/n, "extract_s")
+	b.ReportMetric(tdd.Seconds()/n, "dd_read_s")
+	b.ReportMetric(tcopy.Seconds()/n, "dd_copy_s")
+	b.ReportMetric(tdbg.Seconds()/n, "debugfs_s")
+	b.ReportMetric(tsha.Seconds()/n, "sha256_only_s")
+}
