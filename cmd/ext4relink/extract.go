@@ -153,6 +153,9 @@ func (a *app) openForExtract(o extractOpts) (*engine.FS, *engine.Backup, engine.
 		return nil, nil, use, nil, a.fail(err), false
 	}
 	a.warnMounted(use)
+	if fs.Journal.FastCommitsRefused != nil {
+		fmt.Fprintf(a.stderr, "ext4relink: warning: %v; the copies show the files as of the last full journal commit\n", fs.Journal.FastCommitsRefused)
+	}
 	return fs, info, use, func() { dev.Close() }, 0, true
 }
 
