@@ -279,7 +279,7 @@ func writeSymlink(src Source, out string) (*Report, string, error) {
 		}
 	}
 	if err != nil {
-		return nil, "", explainOutput(fmt.Errorf("%w: %w", ErrOutput, err), tmp)
+		return nil, "", fmt.Errorf("%w: cannot create the symbolic link %s (does the output filesystem support symbolic links? FAT does not): %w", ErrOutput, tmp, err)
 	}
 	back, err := os.Readlink(tmp)
 	if err != nil || back != string(target) {

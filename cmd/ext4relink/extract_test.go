@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ext4relink/ext4relink/engine"
 	"github.com/ext4relink/ext4relink/fixtures"
@@ -524,5 +526,21 @@ func TestExtractFullDisk(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("left behind: %v", ents)
+	}
+}
+
+// TestExtractProgress: the progress line has bytes, rate and ETA, and is
+// cleared when the copy ends.
+func TestExtractProgress(t *testing.T) {
+	var out strings.Builder
+	a := &app{stderr: &out}
+	var done atomic.Int64
+	done.Store(300 << 20)
+	stop := a.extractProgress(&done, 1<<30)
+	time.Sleep(700 * time.Millisecond)
+	stop()
+	s := out.String()
+	if !strings.Contains(s, "300 MiB of 1024 MiB") || !strings.Contains(s, "MiB/s") || !strings.Contains(s, "ETA") || !strings.HasSuffix(s, "\r\033[K") {
+		t.Fatalf("progress output %q", s)
 	}
 }
