@@ -212,13 +212,13 @@ func fileMap(src Source, ignore bool) (*inode.BlockMap, []inode.Lost, error) {
 		return src.Map, nil, nil
 	}
 	in := src.Inode
-	if ignore && inode.Format(in, src.FS) == inode.FormatExtents {
+	switch f := inode.Format(in, src.FS); {
+	case ignore && f == inode.FormatExtents:
 		return inode.SalvageExtents(in.Block[:], src.FS.Params(src.Ino, in), src.Read)
+	case ignore && f == inode.FormatIndirect:
+		return inode.SalvageIndirect(in.Block[:], src.FS.Params(src.Ino, in), src.Read)
 	}
 	m, err := inode.MapInode(in, src.FS, src.Ino, src.Read)
-	if err != nil && ignore {
-		err = fmt.Errorf("%w (--ignore-errors salvages damaged extent trees; this file uses indirect blocks, whose map must be whole)", err)
-	}
 	return m, nil, err
 }
 

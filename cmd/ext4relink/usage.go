@@ -191,9 +191,9 @@ var manual = []section{
 		{"--no-preserve", `extract: leave mode, owner and times of the copy as a
 			new file gets them`},
 		{"--ignore-errors", `extract: copy what can be read when an extent-tree
-			block is damaged or a block cannot be read; the rest stays a
-			hole, the missing byte ranges are listed, and the exit status is
-			9. The sha256 printed is the copy's`},
+			or indirect block is damaged or a block cannot be read; the rest
+			stays a hole, the missing byte ranges are listed, and the exit
+			status is 9. The sha256 printed is the copy's`},
 		{"--superblock N", `extract: read through the backup superblock at block
 			N (like e2fsck -b) when the primary one or the group descriptors
 			are destroyed: 32768 for 4 KiB blocks, 8193 for 1 KiB ones (or
