@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ext4relink/ext4relink/inode"
@@ -96,6 +97,7 @@ func Write(src Source, out string, o WriteOptions) (*Report, error) {
 			syncPath(tmp) // the owner, mode and times just set
 		}
 	}
+	defer inflight.Delete(tmp)
 	if err := rename(tmp, out, o.Force); err != nil {
 		os.Remove(tmp)
 		return nil, err
@@ -146,6 +148,7 @@ func writeFile(src Source, out string, o WriteOptions) (*Report, string, error) 
 		return nil, "", fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	tmp := f.Name()
+	inflight.Store(tmp, true)
 	rep, err := copyInto(f, src, o)
 	if err == nil {
 		err = flushAndVerify(f, rep)
@@ -155,6 +158,7 @@ func writeFile(src Source, out string, o WriteOptions) (*Report, string, error) 
 	}
 	if err != nil {
 		os.Remove(tmp)
+		inflight.Delete(tmp)
 		return nil, "", explainOutput(err, tmp)
 	}
 	return rep, tmp, nil
@@ -274,6 +278,9 @@ func writeSymlink(src Source, out string) (*Report, string, error) {
 	for i := 0; ; i++ {
 		tmp = filepath.Join(filepath.Dir(out), fmt.Sprintf(".%s.ext4relink-%d-%d", filepath.Base(out), os.Getpid(), i))
 		err = os.Symlink(string(target), tmp)
+		if err == nil {
+			inflight.Store(tmp, true)
+		}
 		if !errors.Is(err, os.ErrExist) || i > 100 {
 			break
 		}
@@ -284,6 +291,7 @@ func writeSymlink(src Source, out string) (*Report, string, error) {
 	back, err := os.Readlink(tmp)
 	if err != nil || back != string(target) {
 		os.Remove(tmp)
+		inflight.Delete(tmp)
 		return nil, "", fmt.Errorf("%w: the symbolic link %s reads back as %q, not %q", ErrVerify, tmp, back, target)
 	}
 	rep := &Report{Type: "symlink", Size: uint64(len(target)), SHA256: fmt.Sprintf("%x", sha256.Sum256(target)), Target: string(target), Verified: true}
@@ -313,6 +321,23 @@ func rename(tmp, out string, force bool) error {
 		return fmt.Errorf("%w: renaming %s to %s: %w", ErrOutput, tmp, out, err)
 	}
 	return nil
+}
+
+// inflight holds the temporary names being written, for RemoveTemps.
+var inflight sync.Map
+
+// RemoveTemps removes every temporary file a Write in progress has made
+// and returns their names: for an interrupt (SIGINT, SIGTERM), so that no
+// partial copy is left behind.
+func RemoveTemps() []string {
+	var out []string
+	inflight.Range(func(k, _ any) bool {
+		if os.Remove(k.(string)) == nil {
+			out = append(out, k.(string))
+		}
+		return true
+	})
+	return out
 }
 
 func syncDir(dir string) { syncPath(dir) }

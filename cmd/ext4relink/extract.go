@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ext4relink/ext4relink/engine"
@@ -78,6 +80,7 @@ func (a *app) extract(args []string) int {
 		return code
 	}
 	defer closeFS()
+	defer a.removeTempsOnInterrupt()()
 	rep := &extractReport{Backup: info, Section: a.section}
 	if info != nil && !a.json {
 		fmt.Fprintf(a.stderr, "ext4relink: reading through the backup superblock of group %d at block %d (%d-byte blocks)%s\n",
@@ -240,11 +243,13 @@ func (a *app) extractInode(fs *engine.FS, ino uint32, out string, o extractOpts)
 }
 
 func (a *app) extractAll(fs *engine.FS, use engine.Use, o extractOpts, rep *extractReport) int {
+	// Check where DIR will be before making it: not even a mkdir on the
+	// filesystem being read.
+	if err := extract.CheckPlace(a.dev, use, existingAncestor(o.out)); err != nil {
+		return a.fail(err)
+	}
 	if err := os.MkdirAll(o.out, 0o700); err != nil {
 		return a.fail(fmt.Errorf("%w: %w", extract.ErrOutput, err))
-	}
-	if err := extract.CheckPlace(a.dev, use, o.out); err != nil {
-		return a.fail(err)
 	}
 	l, err := fs.Orphans()
 	if err != nil {
@@ -282,6 +287,36 @@ func (a *app) extractAll(fs *engine.FS, use engine.Use, o extractOpts, rep *extr
 		fmt.Fprintf(a.stdout, "No orphans on %s: nothing to extract.\n", a.where())
 	}
 	return code
+}
+
+// removeTempsOnInterrupt makes SIGINT and SIGTERM remove the partial copy
+// being written (exit 130) until the returned function is called.
+func (a *app) removeTempsOnInterrupt() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			for _, p := range extract.RemoveTemps() {
+				fmt.Fprintf(a.stderr, "\ninterrupted: the partial copy %s was removed; %s was not written\n", p, a.dev)
+			}
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
+// existingAncestor is dir, or its nearest ancestor that exists.
+func existingAncestor(dir string) string {
+	d := filepath.Clean(dir)
+	for {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			return d
+		}
+		d = filepath.Dir(d)
+	}
 }
 
 // outName is the name --all gives inode ino's copy inside the output

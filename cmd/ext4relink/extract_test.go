@@ -539,6 +539,10 @@ func TestExtractOntoMountedFS(t *testing.T) {
 		if code != exitRequest || !strings.Contains(errs, "filesystem being rescued") || !strings.Contains(errs, m.Dir) {
 			t.Errorf("--dev %s, output on its mount: exit %d, want %d\n%s%s", dev, code, exitRequest, stdout, errs)
 		}
+		code, stdout, errs = runCLI("extract", "--dev", dev, "--all", "--out", filepath.Join(m.Dir, "new", "dir"))
+		if code != exitRequest || !strings.Contains(errs, "filesystem being rescued") {
+			t.Errorf("--dev %s --all into a new directory on its mount: exit %d, want %d\n%s%s", dev, code, exitRequest, stdout, errs)
+		}
 		elsewhere := filepath.Join(t.TempDir(), "x")
 		r := extractJSON(t, exitOK, "--dev", dev, "--inode", ino, "--out", elsewhere)
 		if r.Extracted[0].SHA256 != o.SHA256 {
