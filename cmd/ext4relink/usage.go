@@ -345,8 +345,9 @@ var manual = []section{
 			missing, the disk is full, an I/O error) or, for extract, does not
 			read back as written; a partial output was removed, the held file
 			(live) or DEV (extract) is untouched`},
-		{"130", `live: SIGINT, SIGTERM or SIGHUP during a copy: the holders were
-			resumed and the partial output removed`},
+		{"130", `live, extract: SIGINT, SIGTERM (or, for live, SIGHUP) during a
+			copy: the partial output was removed (live: the holders were
+			resumed first)`},
 	}}},
 	{"EXAMPLES", []block{code{
 		"ext4relink list --dev /dev/mapper/vg-root",
