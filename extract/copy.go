@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ext4relink/ext4relink/inode"
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -94,6 +95,11 @@ func CopyData(out *os.File, m *inode.BlockMap, r BlockReader, size uint64, o Opt
 	bs := uint64(o.BlockSize)
 	if bs == 0 || bs&(bs-1) != 0 || ChunkSize%bs != 0 {
 		return nil, fmt.Errorf("extract: invalid block size %d", bs)
+	}
+	for k := 1; k < len(m.Runs); k++ {
+		if uint64(m.Runs[k].Logical) < m.Runs[k-1].End() {
+			return nil, fmt.Errorf("%w: extract: block map runs out of order or overlapping at logical block %d", devio.ErrInternal, m.Runs[k].Logical)
+		}
 	}
 	if err := out.Truncate(int64(size)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
