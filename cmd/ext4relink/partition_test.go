@@ -279,6 +279,12 @@ func TestPartitionedDisk(t *testing.T) {
 				t.Fatalf("--offset finds inode %d, --partition %d", got, ino)
 			}
 
+			// Copy it out with --partition 2.
+			xout := filepath.Join(t.TempDir(), "back.db")
+			if code, out, errs := runCLI("extract", "--dev", d.path, "--partition", "2", "--inode", strconv.Itoa(ino), "--out", xout); code != exitOK || fileSum(t, xout) != d.sum {
+				t.Errorf("extract --partition 2: exit %d\n%s%s", code, out, errs)
+			}
+
 			// Relink with --partition 2.
 			img := d.copy(t)
 			before := d.outside(t, img)
