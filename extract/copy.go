@@ -203,10 +203,7 @@ func (res *Result) write(out *os.File, c chunk) error {
 // readRuns reads every written run below size in chunks, in logical order,
 // and sends them to out. Buffers come from pool.
 func readRuns(m *inode.BlockMap, r BlockReader, size, bs uint64, ignore bool, pool chan []byte, out chan<- chunk, stop <-chan struct{}) error {
-	for _, run := range m.Runs {
-		if run.Unwritten {
-			continue
-		}
+	for _, run := range coalesce(m.Runs) {
 		lo := uint64(run.Logical) * bs
 		if lo >= size {
 			break
@@ -242,6 +239,32 @@ func readRuns(m *inode.BlockMap, r BlockReader, size, bs uint64, ignore bool, po
 		}
 	}
 	return nil
+}
+
+// span is a run of written blocks, logically and physically contiguous.
+type span struct {
+	Logical, Len, Physical uint64
+}
+
+func (s span) End() uint64 { return s.Logical + s.Len }
+
+// coalesce drops unwritten runs and joins written ones that continue each
+// other both logically and physically (an extent map keeps one run per
+// on-disk extent, at most 128 MiB, and the kernel often lays them end to
+// end), so that reads are as large as the layout allows.
+func coalesce(runs []inode.Run) []span {
+	var out []span
+	for _, r := range runs {
+		if r.Unwritten {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].End() == uint64(r.Logical) && out[n-1].Physical+out[n-1].Len == r.Physical {
+			out[n-1].Len += uint64(r.Len)
+			continue
+		}
+		out = append(out, span{Logical: uint64(r.Logical), Len: uint64(r.Len), Physical: r.Physical})
+	}
+	return out
 }
 
 // readEach reads buf block by block after a failed large read, zeroing
