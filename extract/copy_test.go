@@ -75,6 +75,20 @@ func TestCopyDataUnreadableBlocks(t *testing.T) {
 		t.Fatalf("intact copy: %v, sha256 %v", err, res)
 	}
 
+	// The read-back check notices a byte that changed on the output disk.
+	if err := res.Verify(good); err != nil {
+		t.Fatal(err)
+	}
+	orig := testfs.ReadAt(t, good.Name(), 5000, 1)
+	if _, err := good.WriteAt([]byte{^orig[0]}, 5000); err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Verify(good); !errors.Is(err, extract.ErrVerify) {
+		t.Fatalf("a changed byte: Verify says %v", err)
+	}
+	if _, err := good.WriteAt(orig, 5000); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Create(filepath.Join(dir, "strict"))
 	if err != nil {
 		t.Fatal(err)
