@@ -585,3 +585,35 @@ func TestExtractProgress(t *testing.T) {
 		t.Fatalf("progress output %q", s)
 	}
 }
+
+// TestExtractSharesTheDevice: extract takes no lock that keeps other
+// readers out: it works while another process holds a shared lock on the
+// image, and on a block device someone holds open with O_EXCL (as a mount
+// or another tool would).
+func TestExtractSharesTheDevice(t *testing.T) {
+	img := fixtures.Get(t, "ext4-4k-freeze")
+	o, _ := img.Orphan("data/small.bin")
+	ino := strconv.FormatUint(o.Inode, 10)
+	f, err := os.Open(img.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	r := extractJSON(t, exitOK, "--dev", img.Path, "--inode", ino, "--out", filepath.Join(t.TempDir(), "x"))
+	if r.Extracted[0].SHA256 != o.SHA256 {
+		t.Fatalf("sha256 %s, manifest %s", r.Extracted[0].SHA256, o.SHA256)
+	}
+	loop := loopmnt.Attach(t, img.Path, true)
+	excl, err := os.OpenFile(loop, os.O_RDONLY|unix.O_EXCL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer excl.Close()
+	r = extractJSON(t, exitOK, "--dev", loop, "--inode", ino, "--out", filepath.Join(t.TempDir(), "y"))
+	if r.Extracted[0].SHA256 != o.SHA256 {
+		t.Fatalf("from %s held O_EXCL: sha256 %s, manifest %s", loop, r.Extracted[0].SHA256, o.SHA256)
+	}
+}
