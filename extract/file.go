@@ -137,6 +137,10 @@ func checkOut(out string, force bool) (exists bool, err error) {
 		return true, fmt.Errorf("%w: %s is a directory; give a file name (or, with --all, the directory to fill)", ErrExists, out)
 	case !force:
 		return true, fmt.Errorf("%w: %s already exists; choose another --out, or pass --force to replace it", ErrExists, out)
+	case !st.Mode().IsRegular():
+		// A symbolic link (/dev/stdout), a device or a FIFO: renaming over
+		// it would replace the name, not write through it.
+		return true, fmt.Errorf("%w: %s is not a regular file (%s); --force replaces only regular files: choose a plain file name", ErrExists, out, st.Mode().Type())
 	}
 	return true, nil
 }

@@ -455,6 +455,8 @@ func TestExtractRefusals(t *testing.T) {
 		{[]string{"--dev", img.Path, "--inode", ino, "--out", out, "--superblock", "32768"}, exitUsage, "go together"},
 		{[]string{"--dev", img.Path, "--inode", ino, "--out", dir}, exitRequest, "is a directory"},
 		{[]string{"--dev", img.Path, "--inode", ino, "--out", "/nonexistent/x"}, exitRequest, "does not exist"},
+		{[]string{"--dev", img.Path, "--inode", ino, "--out", "/dev/stdout", "--force"}, exitRequest, "not a regular file"},
+		{[]string{"--dev", img.Path, "--inode", ino, "--out", "/dev/null", "--force"}, exitRequest, "not a regular file"},
 		{[]string{"--dev", img.Path, "--path", "/no/such", "--out", filepath.Join(dir, "y")}, exitRequest, "does not exist"},
 		{[]string{"--dev", img.Path, "--inode", "2", "--out", filepath.Join(dir, "y")}, exitRequest, "is a directory"},
 	} {
