@@ -112,7 +112,7 @@ func checkType(ino uint32, in *inode.Inode) error {
 		return super.Errorf(super.ErrUnsupported, fmt.Sprintf("inode %d", ino), super.NoBlock, -1,
 			"the file is encrypted (fscrypt); its blocks hold ciphertext that only the kernel with the key can read: relink it instead (ext4relink --inode %d --name PATH) and read it on a system that has the key", ino)
 	case in.IsDir():
-		return fmt.Errorf("%w: inode %d is a directory; extract copies files and symbolic links. A deleted directory holds no names (rmdir removes only empty ones, and a directory's entries go with it), so there is nothing in it to copy: relink it (ext4relink --inode %d --name PATH) if the directory itself matters", devio.ErrRequest, ino, ino)
+		return fmt.Errorf("%w: inode %d is a directory; extract copies files and symbolic links, one at a time (give each file's --path, or mount a copy of the image read-only to copy a tree). A deleted directory holds no names (rmdir removes only empty ones), so there is nothing in it to copy: relink it (ext4relink --inode %d --name PATH) if the directory itself matters", devio.ErrRequest, ino, ino)
 	case in.IsReg(), in.IsSymlink():
 		return nil
 	}
