@@ -387,6 +387,10 @@ func (a *app) extractProgress(done *atomic.Int64, total uint64) (stop func()) {
 				return
 			case <-t.C:
 				d := done.Load()
+				if d >= int64(total) {
+					fmt.Fprintf(a.stderr, "\r\033[K%d MiB copied; flushing it to the output disk and reading it back", d>>20)
+					continue
+				}
 				el := time.Since(start).Seconds()
 				rate := float64(d) / el
 				eta := "?"
