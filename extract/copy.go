@@ -105,9 +105,16 @@ func CopyData(out *os.File, m *inode.BlockMap, r BlockReader, size uint64, o Opt
 		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	res := &Result{Size: size}
-	pool := make(chan []byte, chunkBuffers)
-	for range chunkBuffers {
-		pool <- make([]byte, ChunkSize)
+	// Buffers sized to the file: a copy of thousands of small files must
+	// not allocate 24 MiB for each.
+	bufSize := min(uint64(ChunkSize), (size+bs-1)/bs*bs)
+	nbuf := 1
+	if bufSize > 0 {
+		nbuf = int(min(uint64(chunkBuffers), max(1, (size+bufSize-1)/bufSize)))
+	}
+	pool := make(chan []byte, nbuf)
+	for range nbuf {
+		pool <- make([]byte, bufSize)
 	}
 	toWrite := make(chan chunk, chunkBuffers)
 	toHash := make(chan chunk, chunkBuffers)
@@ -122,7 +129,7 @@ func CopyData(out *os.File, m *inode.BlockMap, r BlockReader, size uint64, o Opt
 	}
 	g.Go(func() error {
 		defer close(toWrite)
-		err := readRuns(m, r, size, bs, o.IgnoreErrors, pool, toWrite, stop)
+		err := readRuns(m, r, size, bs, bufSize, o.IgnoreErrors, pool, toWrite, stop)
 		if err != nil {
 			abort()
 		}
@@ -202,15 +209,15 @@ func (res *Result) write(out *os.File, c chunk) error {
 
 // readRuns reads every written run below size in chunks, in logical order,
 // and sends them to out. Buffers come from pool.
-func readRuns(m *inode.BlockMap, r BlockReader, size, bs uint64, ignore bool, pool chan []byte, out chan<- chunk, stop <-chan struct{}) error {
+func readRuns(m *inode.BlockMap, r BlockReader, size, bs, chunkSize uint64, ignore bool, pool chan []byte, out chan<- chunk, stop <-chan struct{}) error {
 	for _, run := range coalesce(m.Runs) {
 		lo := uint64(run.Logical) * bs
 		if lo >= size {
 			break
 		}
 		hi := min(run.End()*bs, (size+bs-1)/bs*bs)
-		for off := lo; off < hi; off += ChunkSize {
-			n := min(uint64(ChunkSize), hi-off)
+		for off := lo; off < hi; off += chunkSize {
+			n := min(chunkSize, hi-off)
 			var mem []byte
 			select {
 			case mem = <-pool:
@@ -315,10 +322,14 @@ func (res *Result) Verify(f *os.File) error {
 	}
 	// Two readers: on a warm cache the check is CPU-bound (CRC32C), on a
 	// disk two requests in flight help too.
+	bufLen := 0
+	for _, p := range res.pieces {
+		bufLen = max(bufLen, min(p.n, ChunkSize))
+	}
 	var g errgroup.Group
 	for w := range 2 {
 		g.Go(func() error {
-			buf := make([]byte, ChunkSize)
+			buf := make([]byte, bufLen)
 			for k := w; k < len(res.pieces); k += 2 {
 				p := res.pieces[k]
 				crc, err := crcAt(f, p, buf)

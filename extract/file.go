@@ -35,6 +35,9 @@ type WriteOptions struct {
 	Force        bool // replace an existing output (never a directory)
 	NoPreserve   bool // do not copy mode, owner and times
 	IgnoreErrors bool // unreadable parts become holes, listed in Report.Missing
+	// NoDirSync leaves flushing the output directory (the new name) to the
+	// caller, who writes many files into it and calls SyncDir once.
+	NoDirSync bool
 	Done         *atomic.Int64
 }
 
@@ -102,7 +105,9 @@ func Write(src Source, out string, o WriteOptions) (*Report, error) {
 		os.Remove(tmp)
 		return nil, err
 	}
-	syncDir(filepath.Dir(out))
+	if !o.NoDirSync {
+		SyncDir(filepath.Dir(out))
+	}
 	return rep, nil
 }
 
@@ -344,7 +349,9 @@ func RemoveTemps() []string {
 	return out
 }
 
-func syncDir(dir string) { syncPath(dir) }
+// SyncDir flushes a directory, so that the names made in it survive a
+// crash.
+func SyncDir(dir string) { syncPath(dir) }
 
 func syncPath(p string) {
 	if d, err := os.Open(p); err == nil {

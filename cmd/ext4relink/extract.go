@@ -233,7 +233,7 @@ func (a *app) extractInode(fs *engine.FS, ino uint32, out string, o extractOpts)
 	if err != nil {
 		return nil, err
 	}
-	wo := extract.WriteOptions{Force: o.force, NoPreserve: o.noPreserve, IgnoreErrors: o.ignoreErrors}
+	wo := extract.WriteOptions{Force: o.force, NoPreserve: o.noPreserve, IgnoreErrors: o.ignoreErrors, NoDirSync: o.all}
 	if !o.quiet && !a.json && src.Inode.Size() >= progressMin && isTerminal(a.stderr) {
 		wo.Done = new(atomic.Int64)
 		stop := a.extractProgress(wo.Done, src.Inode.Size())
@@ -280,6 +280,7 @@ func (a *app) extractAll(fs *engine.FS, use engine.Use, o extractOpts, rep *extr
 			code = exitPartial
 		}
 	}
+	extract.SyncDir(o.out) // the names, once for all files
 	for _, p := range l.Problems {
 		fmt.Fprintf(a.stderr, "ext4relink: warning: %s\n", p)
 	}
