@@ -38,7 +38,7 @@ type WriteOptions struct {
 	// NoDirSync leaves flushing the output directory (the new name) to the
 	// caller, who writes many files into it and calls SyncDir once.
 	NoDirSync bool
-	Done         *atomic.Int64
+	Done      *atomic.Int64
 }
 
 // Report is what one extraction did.
@@ -51,11 +51,14 @@ type Report struct {
 	DataBytes uint64    `json:"data_bytes"`
 	Target    string    `json:"target,omitempty"` // a symlink's target
 	Missing   []Missing `json:"missing,omitempty"`
-	Replaced  bool      `json:"replaced,omitempty"` // --force replaced an existing file
-	Preserved bool      `json:"preserved"`          // mode, owner and times copied
-	Verified  bool      `json:"verified"`
-	Warnings  []string  `json:"warnings,omitempty"`
-	result    *Result
+	// OriginalPath is the path the file had, from the filesystem's root,
+	// when the caller named the copy after it (extract --all).
+	OriginalPath string   `json:"original_path,omitempty"`
+	Replaced     bool     `json:"replaced,omitempty"` // --force replaced an existing file
+	Preserved    bool     `json:"preserved"`          // mode, owner and times copied
+	Verified     bool     `json:"verified"`
+	Warnings     []string `json:"warnings,omitempty"`
+	result       *Result
 }
 
 // Partial reports whether parts of the file could not be read.

@@ -255,6 +255,8 @@ func (a *app) extractAll(fs *engine.FS, use engine.Use, o extractOpts, rep *extr
 	if err != nil {
 		return a.fail(err)
 	}
+	names := a.originalPaths(fs, l)
+	taken := map[string]bool{} // the outputs of this run
 	code := exitOK
 	for _, orph := range l.Orphans {
 		if why := skipReason(orph); why != "" {
@@ -264,7 +266,13 @@ func (a *app) extractAll(fs *engine.FS, use engine.Use, o extractOpts, rep *extr
 			}
 			continue
 		}
-		r, err := a.extractInode(fs, orph.Inode, filepath.Join(o.out, outName(orph.Inode)), o)
+		out, orig := outPath(o.out, orph.Inode, names[orph.Inode].Path, taken)
+		taken[out] = true
+		var r *extract.Report
+		err := extract.CheckPlace(a.dev, use, filepath.Dir(out)) // a mount under DIR
+		if err == nil {
+			r, err = a.extractInode(fs, orph.Inode, out, o)
+		}
 		if err != nil {
 			c := exitCode(err)
 			fmt.Fprintf(a.stderr, "ext4relink: inode %d: %v\n", orph.Inode, err)
@@ -274,6 +282,7 @@ func (a *app) extractAll(fs *engine.FS, use engine.Use, o extractOpts, rep *extr
 			}
 			continue
 		}
+		r.OriginalPath = orig
 		rep.Extracted = append(rep.Extracted, r)
 		a.printExtracted(r)
 		if r.Partial() && code == exitOK {
@@ -320,10 +329,45 @@ func existingAncestor(dir string) string {
 	}
 }
 
-// outName is the name --all gives inode ino's copy inside the output
-// directory. For now always #INO; once the engine can tell an orphan's
-// original path, that path goes here.
+// outName is the name --all gives inode ino's copy when its original path
+// is not known: #INO, at the top of the output directory.
 func outName(ino uint32) string { return "#" + strconv.FormatUint(uint64(ino), 10) }
+
+// outPath is where --all writes inode ino: at its original path (from the
+// filesystem's root) under dir when engine.OriginalPaths gave one, else
+// dir/#INO. The path's directories are made inside dir; a component that
+// exists as anything but a real directory (a symbolic link an earlier
+// orphan of this run became, a file), a name that is already taken (two
+// orphans of this run had the same name), or a path that would leave dir, falls
+// back to #INO. An output a previous run left is used as it is (refused
+// without --force). orig is the path used ("" for #INO).
+func outPath(dir string, ino uint32, path string, taken map[string]bool) (out, orig string) {
+	fallback := filepath.Join(dir, outName(ino))
+	rel := filepath.Clean(strings.TrimLeft(path, "/"))
+	if path == "" || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fallback, ""
+	}
+	parts := strings.Split(rel, "/")
+	d := dir
+	for _, p := range parts[:len(parts)-1] {
+		d = filepath.Join(d, p)
+		st, err := os.Lstat(d)
+		if errors.Is(err, os.ErrNotExist) {
+			err = os.Mkdir(d, 0o700)
+			if err == nil {
+				continue
+			}
+		}
+		if err != nil || !st.IsDir() {
+			return fallback, ""
+		}
+	}
+	out = filepath.Join(d, parts[len(parts)-1])
+	if taken[out] {
+		return fallback, ""
+	}
+	return out, path
+}
 
 // skipReason says why --all does not extract an orphan ("" to extract it).
 func skipReason(o engine.Orphan) string {

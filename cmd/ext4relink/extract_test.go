@@ -32,8 +32,9 @@ type extracted struct {
 			Start, End uint64
 			Reason     string
 		} `json:"missing"`
-		Verified  bool `json:"verified"`
-		Preserved bool `json:"preserved"`
+		Verified     bool   `json:"verified"`
+		Preserved    bool   `json:"preserved"`
+		OriginalPath string `json:"original_path"`
 	} `json:"extracted"`
 	Skipped []engine.Skipped `json:"skipped"`
 	Failed  []struct {
@@ -74,16 +75,42 @@ func outSHA256(t *testing.T, path string) string {
 	return testfs.FileSHA256(t, path)
 }
 
-// checkOrphansExtracted compares every file and symlink orphan of the
-// manifest with its copy DIR/#INO.
-func checkOrphansExtracted(t *testing.T, img *fixtures.Image, dir string) {
+// outputs maps each extracted inode to its copy. A copy named after the
+// orphan's original path (--all) must be at that path under dir, and that
+// path must be the manifest's: a wrong name is worse than none. Without
+// one the copy is dir/#INO.
+func outputs(t *testing.T, img *fixtures.Image, dir string, r extracted) map[uint64]string {
 	t.Helper()
+	out := map[uint64]string{}
+	for _, x := range r.Extracted {
+		want := filepath.Join(dir, "#"+strconv.FormatUint(uint64(x.Inode), 10))
+		if x.OriginalPath != "" {
+			want = filepath.Join(dir, x.OriginalPath)
+			for _, o := range img.Orphans {
+				if o.Inode == uint64(x.Inode) && "/"+o.Path != x.OriginalPath {
+					t.Errorf("%s: inode %d copied as %s, but it was %s", img.Name, x.Inode, x.OriginalPath, o.Path)
+				}
+			}
+		}
+		if x.Out != want {
+			t.Errorf("%s: inode %d written to %s, want %s", img.Name, x.Inode, x.Out, want)
+		}
+		out[uint64(x.Inode)] = x.Out
+	}
+	return out
+}
+
+// checkOrphansExtracted compares every file and symlink orphan of the
+// manifest with its copy.
+func checkOrphansExtracted(t *testing.T, img *fixtures.Image, dir string, r extracted) {
+	t.Helper()
+	outs := outputs(t, img, dir, r)
 	for _, o := range img.Orphans {
 		if o.Kind == "dir" {
 			continue
 		}
-		p := filepath.Join(dir, "#"+strconv.FormatUint(o.Inode, 10))
-		if _, err := os.Lstat(p); err != nil {
+		p := outs[o.Inode]
+		if _, err := os.Lstat(p); p == "" || err != nil {
 			if !o.Optional {
 				t.Errorf("%s: inode %d (%s) not extracted: %v", img.Name, o.Inode, o.Path, err)
 			}
@@ -112,8 +139,8 @@ func TestExtractEveryFixtureOrphan(t *testing.T) {
 					t.Errorf("inode %d: verified %v, reported sha256 %s", x.Inode, x.Verified, x.SHA256)
 				}
 			}
-			checkOrphansExtracted(t, img, dir)
-			checkSparse(t, img, dir)
+			checkOrphansExtracted(t, img, dir, r)
+			checkSparse(t, img, outputs(t, img, dir, r))
 			if after := testfs.FileSHA256(t, img.Path); after != before {
 				t.Fatalf("extract changed the image: sha256 %s -> %s", before, after)
 			}
@@ -125,7 +152,7 @@ func TestExtractEveryFixtureOrphan(t *testing.T) {
 // written blocks below its size (holes and unwritten extents stay holes),
 // when the output filesystem has the image's block size; otherwise it
 // occupies no more than the written blocks.
-func checkSparse(t *testing.T, img *fixtures.Image, dir string) {
+func checkSparse(t *testing.T, img *fixtures.Image, outs map[uint64]string) {
 	t.Helper()
 	dev, _, err := engine.Open(img.Path, engine.Options{Mode: engine.ReadOnly})
 	if err != nil {
@@ -137,14 +164,14 @@ func checkSparse(t *testing.T, img *fixtures.Image, dir string) {
 		t.Fatal(err)
 	}
 	var sfs unix.Statfs_t
-	if err := unix.Statfs(dir, &sfs); err != nil {
+	if err := unix.Statfs(os.TempDir(), &sfs); err != nil {
 		t.Fatal(err)
 	}
 	bs := int64(fs.BlockSize())
 	for _, o := range img.Orphans {
-		p := filepath.Join(dir, "#"+strconv.FormatUint(o.Inode, 10))
+		p := outs[o.Inode]
 		st, err := os.Lstat(p)
-		if err != nil || !st.Mode().IsRegular() {
+		if p == "" || err != nil || !st.Mode().IsRegular() {
 			continue
 		}
 		in, _, err := fs.ReadInode(uint32(o.Inode))
@@ -207,7 +234,7 @@ func TestExtractBackupSuperblock(t *testing.T) {
 	if r.Backup == nil || r.Backup.Group != 1 || !r.Backup.LogReplayed {
 		t.Errorf("backup report %+v: want group 1, log replayed (a sync capture)", r.Backup)
 	}
-	checkOrphansExtracted(t, img, dir)
+	checkOrphansExtracted(t, img, dir, r)
 	for _, bad := range [][]string{{"8192", "1024"}, {"8193", "4096"}, {"8193", "1000"}} {
 		code, out, errs := runCLI("extract", "--dev", p, "--all", "--out", t.TempDir(), "--superblock", bad[0], "--blocksize", bad[1])
 		if code == exitOK || code == exitInternal {
@@ -467,12 +494,22 @@ func TestExtractRefusals(t *testing.T) {
 	}
 	// --all with one output already there: that one fails (named, exit 7),
 	// the others are extracted, and --json prints one object.
+	first := extractJSON(t, exitOK, "--dev", img.Path, "--all", "--out", t.TempDir())
 	all := t.TempDir()
-	if err := os.WriteFile(filepath.Join(all, "#"+ino), []byte("precious"), 0o644); err != nil {
+	taken := filepath.Join(all, "#"+ino)
+	for _, x := range first.Extracted {
+		if x.Inode == uint32(o.Inode) && x.OriginalPath != "" {
+			taken = filepath.Join(all, x.OriginalPath)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(taken), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(taken, []byte("precious"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ra := extractJSON(t, exitRequest, "--dev", img.Path, "--all", "--out", all)
-	if len(ra.Failed) != 1 || ra.Failed[0].Inode != uint32(o.Inode) || len(ra.Extracted) != len(img.Orphans)-1 {
+	if b, _ := os.ReadFile(taken); len(ra.Failed) != 1 || ra.Failed[0].Inode != uint32(o.Inode) || len(ra.Extracted) != len(img.Orphans)-1 || string(b) != "precious" {
 		t.Fatalf("--all with an existing output: %+v", ra)
 	}
 	// A linked file by path: compare with debugfs' view of it.

@@ -103,7 +103,9 @@ var manual = []section{
 		{"extract", `Copy a file out without writing to DEV: orphan inode N
 			(--inode), a linked file (--path, from the filesystem's root), or,
 			with --all, every deleted-open orphan into the directory --out
-			DIR (created if missing) as DIR/#INODE. DEV is opened read-only,
+			DIR (created if missing) at its original path under DIR, as list
+			shows it, or as DIR/#INODE when that is not known (or taken by
+			another orphan of the run). DEV is opened read-only,
 			without O_EXCL (a read-only device or mount is fine, other readers
 			are not blocked), and read through the journal replayed in memory,
 			fast commits included. The copy is sparse (holes and unwritten
