@@ -656,3 +656,33 @@ func TestExtractSharesTheDevice(t *testing.T) {
 		t.Fatalf("from %s held O_EXCL: sha256 %s, manifest %s", loop, r.Extracted[0].SHA256, o.SHA256)
 	}
 }
+
+// TestOutPath: --all's placement never follows a symbolic link or leaves
+// the output directory, and falls back to #INO.
+func TestOutPath(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	taken := map[string]bool{filepath.Join(dir, "srv", "taken"): true}
+	for _, c := range []struct{ path, want, orig string }{
+		{"/srv/db/orders.db", "srv/db/orders.db", "/srv/db/orders.db"},
+		{"/data/x", "#7", ""},      // through a symlink
+		{"/file/x", "#7", ""},      // through a file
+		{"/srv/taken", "#7", ""},   // another orphan's
+		{"/../../etc/x", "#7", ""}, // would leave dir
+		{"", "#7", ""},
+		{"/", "#7", ""},
+	} {
+		out, orig := outPath(dir, 7, c.path, taken)
+		if out != filepath.Join(dir, c.want) || orig != c.orig {
+			t.Errorf("outPath(%q) = %s, %q; want %s, %q", c.path, out, orig, filepath.Join(dir, c.want), c.orig)
+		}
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Fatalf("wrote through the symbolic link: %v", ents)
+	}
+}
