@@ -23,6 +23,8 @@ type Plan struct {
 	// (raising i_size) instead of freeing them.
 	KeepPastEOF bool
 	list        *OrphanList // the orphan list the plan started from
+	// Created lists the directories --parents creates, in order.
+	Created []CreatedDir
 }
 
 // Relinked describes one orphan the plan brings back.
@@ -41,6 +43,10 @@ type Relinked struct {
 	// PastEOF says what became of the blocks a past-eof orphan had written
 	// past its size.
 	PastEOF *PastEOF `json:"past_eof,omitempty"`
+	// OriginalPath (--original) is the path the file had; Why says why it
+	// was relinked elsewhere (Path) instead.
+	OriginalPath string `json:"original_path,omitempty"`
+	Why          string `json:"why,omitempty"`
 }
 
 // Change is one block the plan writes.

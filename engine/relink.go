@@ -25,6 +25,17 @@ type Request struct {
 	// told how far the scan got.
 	Scan         bool
 	ScanProgress ScanProgress
+	// Original: relink at the original path (see relinkOriginal) instead
+	// of Name (with All: each at its own, or in Into with the reason).
+	Original bool
+	// Parents: create the directories of the target path that do not
+	// exist (mkdir -p, in the same transaction; refused without a journal).
+	Parents bool
+	// gone: orphans --original treats as released for good (tests: a
+	// parent directory removed and not pinned).
+	gone map[uint32]bool
+	// prepare, when set, changes the plan before the request (tests).
+	prepare func(p *Plan, l *OrphanList) error
 }
 
 // Skipped is an orphan --all leaves alone, and why.
@@ -59,10 +70,22 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	p.list = l
 	p.KeepPastEOF = req.KeepPastEOF
 	var skipped []Skipped
-	if req.All {
-		skipped, err = p.relinkAll(l, req.Into)
-	} else {
-		err = p.relinkOne(l, req.Inode, req.Name)
+	if req.prepare != nil {
+		if err := req.prepare(p, l); err != nil {
+			return nil, nil, err
+		}
+	}
+	switch {
+	case req.Original:
+		skipped, err = p.relinkOriginal(l, req)
+	case req.All:
+		if err = p.parentsFor(req.Parents, req.Into, "/lost+found"); err == nil {
+			skipped, err = p.relinkAll(l, req.Into)
+		}
+	default:
+		if err = p.parentsFor(req.Parents, req.Name, ""); err == nil {
+			err = p.relinkOne(l, req.Inode, req.Name)
+		}
 	}
 	if err != nil {
 		return nil, nil, err

@@ -38,6 +38,9 @@ func Verify(dev Dev, p *Plan, before *OrphanList) error {
 			return err
 		}
 	}
+	if err := verifyCreated(q, p.Created); err != nil {
+		return err
+	}
 	if p.list != nil && p.list.scanned {
 		before = p.list // the same list, with the scan's finds (see verifyOthers)
 	}

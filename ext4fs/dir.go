@@ -233,7 +233,7 @@ var hostDirs = map[string]bool{"mnt": true, "media": true, "run": true, "target"
 // missingParent explains a --name whose directory parts[:i+1] does not
 // exist. It never suggests mounting: a mount frees the orphans.
 func missingParent(parts []string, i int) error {
-	msg := fmt.Sprintf("the parent directory /%s does not exist in this filesystem; pick a directory that exists: /lost+found always does. "+
+	msg := fmt.Sprintf("the parent directory /%s does not exist in this filesystem; pick a directory that exists: /lost+found always does, or add --parents to create it (needs the filesystem's journal). "+
 		"Do not mount the filesystem to create one: any mount, even read-only, frees the orphans", strings.Join(parts[:i+1], "/"))
 	if i == 0 && hostDirs[parts[0]] {
 		msg += fmt.Sprintf(". Note: the path is inside the filesystem, from its own root, not a path on this machine: for a filesystem usually mounted at /%s, write /%s as /%s",
