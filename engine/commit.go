@@ -188,7 +188,11 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	for _, c := range changes {
 		logged = append(logged, journal.LoggedBlock{FSBlock: c.Block, Data: c.New})
 	}
-	writes, err := j.EncodeTransaction(seq, logged, j.First, p.Now)
+	start := j.First
+	if p.JournalStart >= j.First && p.JournalStart < j.Last {
+		start = p.JournalStart // after the newest history (see logStartAfter)
+	}
+	writes, err := j.EncodeTransaction(seq, logged, start, p.Now)
 	if err != nil {
 		return err
 	}
@@ -205,7 +209,7 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 		return err
 	}
 	// Barrier 2, the commit point: the journal superblock points at it.
-	if err := fs.writeJournalSuper(j.First, seq); err != nil {
+	if err := fs.writeJournalSuper(start, seq); err != nil {
 		return err
 	}
 	if err := fs.Dev().Sync(); err != nil {

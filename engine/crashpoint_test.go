@@ -140,6 +140,26 @@ var crashCases = []crashCase{
 			return map[string]string{"tiny/rescued": orphanAt(img, "data/tiny.txt").SHA256}
 		},
 	},
+	{ // --all --original after rm -rf around an open file: three pinned
+		// parents relinked, each into the one before, then the file
+		fixture: "ext4-rmtree", all: true,
+		req: func(*fixtures.Image) Request { return Request{All: true, Original: true} },
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"tree/a/b/held.bin": orphanAt(img, "tree/a/b/held.bin").SHA256}
+		},
+	},
+	{ // --all --original --parents: a removed parent relinked, a directory
+		// that no longer exists created (inode and block allocated) and
+		// both files linked at their original paths, in one transaction
+		fixture: "ext4-deadparent",
+		req: func(img *fixtures.Image) Request {
+			gone := map[uint32]bool{uint32(orphanAt(img, "gone").Inode): true}
+			return Request{All: true, Original: true, Parents: true, gone: gone}
+		},
+		want: func(img *fixtures.Image) map[string]string {
+			return map[string]string{"gone/a.bin": orphanAt(img, "gone/a.bin").SHA256, "heldgone/b.bin": orphanAt(img, "heldgone/b.bin").SHA256}
+		},
+	},
 }
 
 func allInLostFound(img *fixtures.Image) map[string]string {

@@ -25,6 +25,9 @@ type Plan struct {
 	list        *OrphanList // the orphan list the plan started from
 	// Created lists the directories --parents creates, in order.
 	Created []CreatedDir
+	// JournalStart, when set, is the journal block the commit writes its
+	// transaction at instead of the log's first block (see logStartAfter).
+	JournalStart uint64
 }
 
 // Relinked describes one orphan the plan brings back.
