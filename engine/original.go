@@ -26,6 +26,11 @@ type CreatedDir struct {
 	DirChange string `json:"dir_change"`
 }
 
+// pinnedDirNote replaces dirOrphanNote for a removed directory a file open
+// inside it kept alive: its open files come back into it, the rest of what
+// it held does not.
+const pinnedDirNote = "a directory removed (rm -rf) around a file open inside it; the open files it held come back into it, the files that were closed do not"
+
 // orderedOriginalAllRefusal: --all --original without a journal.
 const orderedOriginalAllRefusal = "--all --original relinks removed parent directories and resumes interrupted runs by their original names, " +
 	"which the ordered steps of a filesystem without a journal cannot do safely; relink one file at a time with --inode N --original, " +
@@ -190,6 +195,9 @@ func (op *originals) note(ino uint32, why string) {
 		if op.p.Relinks[i].Inode == ino {
 			op.p.Relinks[i].OriginalPath = op.names[ino].Path
 			op.p.Relinks[i].Why = why
+			if len(op.names[ino].ParentOf) > 0 {
+				op.p.Relinks[i].DirChange = strings.Replace(op.p.Relinks[i].DirChange, dirOrphanNote, pinnedDirNote, 1)
+			}
 		}
 	}
 }

@@ -20,12 +20,17 @@ type relinkOpts struct {
 	allowROMount bool
 	undo         string
 	keepPastEOF  bool
+	original     bool
+	parents      bool
 }
 
 // relinkReport is what --json prints.
 type relinkReport struct {
 	DryRun   bool              `json:"dry_run"`
 	Relinked []engine.Relinked `json:"relinked"`
+	// Created are the directories --parents creates (with --dry-run:
+	// would create).
+	Created  []engine.CreatedDir `json:"created,omitempty"`
 	Skipped  []engine.Skipped  `json:"skipped,omitempty"`
 	Blocks   []engine.Change   `json:"blocks"`
 	Journal  string            `json:"journal"`
@@ -75,6 +80,8 @@ func (a *app) relink(args []string) int {
 	fl.BoolVar(&o.allowROMount, "allow-ro-mount", false, "")
 	fl.StringVar(&o.undo, "undo", "", "")
 	fl.BoolVar(&o.keepPastEOF, "keep-past-eof", false, "")
+	fl.BoolVar(&o.original, "original", false, "")
+	fl.BoolVar(&o.parents, "parents", false, "")
 	if code, ok := a.parse(fl, args, true); !ok {
 		return code
 	}
@@ -86,6 +93,18 @@ func (a *app) relink(args []string) int {
 
 func (o relinkOpts) check(a *app) int {
 	switch {
+	case o.original && o.name != "":
+		return a.usageErr("--original relinks at the original path; do not combine it with --name")
+	case o.original && !o.all && o.ino == 0:
+		return a.usageErr("give --inode N --original (or --all --original); see 'ext4relink list --dev DEV' for the orphans and their original paths")
+	case o.original:
+		if o.into != "" && !o.all {
+			return a.usageErr("--into only goes with --all")
+		}
+		if o.all && o.ino != 0 {
+			return a.usageErr("--all relinks every orphan; do not combine it with --inode")
+		}
+		return 0
 	case o.all && (o.ino != 0 || o.name != ""):
 		return a.usageErr("--all relinks every orphan; do not combine it with --inode/--name")
 	case !o.all && (o.ino == 0 || o.name == ""):
@@ -142,6 +161,7 @@ func (a *app) doRelink(o relinkOpts) int {
 		return a.refuse(err, o.ino)
 	}
 	plan, skipped, err := fs.PlanRelink(engine.Request{Inode: o.ino, Name: o.name, All: o.all, Into: o.into, KeepPastEOF: o.keepPastEOF,
+		Original: o.original, Parents: o.parents,
 		Scan: a.scanTables, ScanProgress: a.scanProgress()}, time.Now())
 	if err != nil {
 		return a.refuse(err, o.ino)
@@ -156,7 +176,7 @@ func (a *app) doRelink(o relinkOpts) int {
 	if changes == nil {
 		changes = []engine.Change{}
 	}
-	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal", Section: a.section,
+	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Created: plan.Created, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal", Section: a.section,
 		Remaining: remaining(before, plan.Relinks)}
 	if rep.Relinked == nil {
 		rep.Relinked = []engine.Relinked{}
@@ -216,9 +236,12 @@ func (a *app) dropUndo(u *undo.Dev) {
 
 func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 	w := a.stdout
-	verb := "Relinked"
+	verb, mk := "Relinked", "Created"
 	if rep.DryRun {
-		verb = "Would relink"
+		verb, mk = "Would relink", "Would create"
+	}
+	for _, c := range rep.Created {
+		fmt.Fprintf(w, "%s directory %s (inode %d, mode 0755, owner root): %s.\n", mk, c.Path, c.Inode, c.DirChange)
 	}
 	for _, r := range rep.Relinked {
 		if r.AlreadyDone {
@@ -228,6 +251,9 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 		fmt.Fprintf(w, "%s inode %d (%s, %d bytes, %s) as %s: %s.\n", verb, r.Inode, r.Type, r.Size, where(engine.Orphan{Source: r.Source, Position: r.Position, Slot: r.Slot}), r.Path, r.DirChange)
 		if r.PastEOF != nil {
 			fmt.Fprintf(w, "  %s.\n", r.PastEOF.Sentence(rep.DryRun))
+		}
+		if r.Why != "" {
+			fmt.Fprintf(w, "  Not at its original path: %s.\n", r.Why)
 		}
 	}
 	if len(rep.Relinked) == 0 {

@@ -26,6 +26,8 @@ var manual = []section{
 		"ext4relink [relink] --dev DEV --all [--into DIR] [--scan] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
 		"ext4relink extract --dev DEV (--inode N | --path PATH) --out FILE [--force] [--no-preserve] [--ignore-errors] [--superblock N --blocksize B] [--quiet] [--json]",
 		"ext4relink extract --dev DEV --all --out DIR [--force] [--no-preserve] [--ignore-errors] [--superblock N --blocksize B] [--quiet] [--json]",
+		"ext4relink [relink] --dev DEV --inode N --original [--parents] [--dry-run] [--json] [--undo FILE]",
+		"ext4relink [relink] --dev DEV --all --original [--into DIR] [--parents] [--dry-run] [--json] [--undo FILE]",
 		"ext4relink list --dev DEV [--scan] [--json]",
 		"ext4relink journal --dev DEV [--json]",
 		"ext4relink partitions --dev DISK [--json]",
@@ -171,7 +173,7 @@ var manual = []section{
 		{"--name PATH", `the new name, inside the filesystem: from the filesystem's
 			own root, not from where it is usually mounted (for a filesystem
 			mounted at /mnt/data, /mnt/data/x is /x). Its directory must
-			exist; /lost+found always does. A PATH ending in / is refused`},
+			exist (or add --parents); /lost+found always does. A PATH ending in / is refused`},
 		{"--all", `relink every deleted-open orphan; with live, copy every held
 			deleted file into the directory --out (made if missing); with
 			extract, copy every deleted-open and past-eof orphan into --out DIR`},
@@ -203,6 +205,25 @@ var manual = []section{
 			log. Needs --blocksize`},
 		{"--blocksize B", "extract: the block size of --superblock (like e2fsck -B)"},
 		{"--quiet", "extract: no progress display"},
+		{"--original", `instead of --name: relink inode N at its original path, the
+			PATH list shows (refused, naming --name, when it is "?": unknown
+			or ambiguous). A removed directory it was in that is itself an
+			orphan (rm -rf around an open file leaves each removed ancestor
+			as one) is relinked first, into its own parent, recursively.
+			With --all, every orphan goes to its original path; one whose
+			path is unknown or taken, or whose directory cannot come back,
+			goes to --into as #INODE, and the output (JSON "original_path"
+			and "why") says which went where and why. Run it before any
+			other relink: the names come from older copies of directory
+			blocks in the journal, which each commit partly overwrites.
+			--all --original needs the filesystem's journal`},
+		{"--parents", `create the directories of the target path that do not
+			exist (mkdir -p inside the filesystem): each gets a new inode
+			and block from the free ones, mode 0755, owner root (uid and
+			gid 0), every time set to now, and is linked into its parent
+			in the same journal transaction as the relink (JSON
+			"created"; --dry-run shows them). Refused without an
+			internal journal, and under the quota or project features`},
 		{"--into DIR", `directory for --all (default /lost+found); the names are
 			#INODE, to be quoted in a shell ('#14')`},
 		{"--dry-run", `print the plan (every block to be written and the fields
@@ -358,6 +379,7 @@ var manual = []section{
 		"ext4relink --dev disk.img --all --into /lost+found --json",
 		"ext4relink extract --dev /dev/sdb2 --inode 1573596 --out /mnt/usb/rescued.iso",
 		"ext4relink extract --dev disk.img --all --out /mnt/usb/rescued --superblock 32768 --blocksize 4096",
+		"ext4relink --dev disk.img --all --original --parents --dry-run",
 		"ext4relink partitions --dev vm-disk.raw",
 		"ext4relink list --dev vm-disk.raw --partition 2",
 		"ext4relink live",
