@@ -30,10 +30,10 @@ type relinkReport struct {
 	Relinked []engine.Relinked `json:"relinked"`
 	// Created are the directories --parents creates (with --dry-run:
 	// would create).
-	Created  []engine.CreatedDir `json:"created,omitempty"`
-	Skipped  []engine.Skipped  `json:"skipped,omitempty"`
-	Blocks   []engine.Change   `json:"blocks"`
-	Journal  string            `json:"journal"`
+	Created []engine.CreatedDir `json:"created,omitempty"`
+	Skipped []engine.Skipped    `json:"skipped,omitempty"`
+	Blocks  []engine.Change     `json:"blocks"`
+	Journal string              `json:"journal"`
 	// Commit is "journal" (one jbd2 transaction) or "ordered" (no internal
 	// journal: four flushed steps, each safe to crash after).
 	Commit   string      `json:"commit"`
