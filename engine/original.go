@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -45,6 +46,7 @@ const orderedMkdirRefusal = "creating a directory allocates an inode and a block
 type originals struct {
 	p      *Plan
 	l      *OrphanList
+	h      *journal.History
 	names  map[uint32]NameResult
 	req    Request
 	into   string
@@ -67,7 +69,7 @@ func (p *Plan) relinkOriginal(l *OrphanList, req Request) ([]Skipped, error) {
 		return nil, err
 	}
 	p.JournalStart = p.logStartAfter(h)
-	op := &originals{p: p, l: l, names: names, req: req, into: req.Into, strict: !req.All,
+	op := &originals{p: p, l: l, h: h, names: names, req: req, into: req.Into, strict: !req.All,
 		placed: map[uint32]string{}, why: map[uint32]string{}, busy: map[uint32]bool{}}
 	if op.into == "" {
 		op.into = "/lost+found"
@@ -85,7 +87,13 @@ func (op *originals) one(ino uint32) error {
 	}
 	o, onList := findOrphan(op.l, ino)
 	if !onList {
-		return op.p.notAnOrphan(op.l, ino, "", 0, false)
+		// A re-run after an earlier run relinked it: its one live name
+		// (an interrupted ordered commit's stale i_dtime is cleared there).
+		at, err := op.linkedPath(ino)
+		if err != nil || at == "" {
+			return errors.Join(err, op.p.notAnOrphan(op.l, ino, "", 0, false))
+		}
+		return op.p.relinkOne(op.l, ino, at)
 	}
 	target, why, err := op.target(o)
 	if err != nil {
@@ -99,6 +107,23 @@ func (op *originals) one(ino uint32) error {
 	}
 	op.note(ino, "")
 	return nil
+}
+
+// linkedPath is the one name that links inode ino in the live tree ("" when
+// it has none, or several, or is not in use).
+func (op *originals) linkedPath(ino uint32) (string, error) {
+	used, err := op.p.InodeInUse(ino)
+	if err != nil || !used {
+		return "", err
+	}
+	names, err := op.p.fs.OriginalPaths(&OrphanList{Orphans: []Orphan{{Inode: ino}}}, op.h)
+	if err != nil {
+		return "", err
+	}
+	if r := names[ino]; r.From == PathFromLive {
+		return r.Path, nil
+	}
+	return "", nil
 }
 
 func (op *originals) refuse(ino uint32, why string) error {

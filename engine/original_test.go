@@ -242,3 +242,33 @@ func TestParentsEveryKind(t *testing.T) {
 		})
 	}
 }
+
+// TestOriginalRerun: --inode N --original brings back the file and its
+// pinned parents; running it again finds the file linked at that path and
+// does nothing.
+func TestOriginalRerun(t *testing.T) {
+	img := fixtures.Get(t, "ext4-rmtree")
+	p := img.Copy(t)
+	o := orphanAt(img, "tree/a/b/held.bin")
+	req := Request{Inode: uint32(o.Inode), Original: true}
+	plan, err := relinkImage(t, p, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Relinks) != 4 {
+		t.Fatalf("relinked %+v, want the file and its three parents", plan.Relinks)
+	}
+	testfs.E2fsckClean(t, p)
+	before := testfs.FileSHA256(t, p)
+	plan, err = relinkImage(t, p, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Relinks) != 1 || !plan.Relinks[0].AlreadyDone || plan.Relinks[0].Path != "/tree/a/b/held.bin" {
+		t.Fatalf("re-run: %+v", plan.Relinks)
+	}
+	if testfs.FileSHA256(t, p) != before {
+		t.Fatal("the re-run wrote to the image")
+	}
+	checkContents(t, p, map[string]string{"tree/a/b/held.bin": o.SHA256})
+}
