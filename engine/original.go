@@ -51,6 +51,7 @@ type originals struct {
 	req    Request
 	into   string
 	strict bool              // --inode N: refuse instead of falling back to --into
+	byIno  map[uint32]int    // inode -> index in l.Orphans
 	placed map[uint32]string // inode -> where the plan puts it
 	why    map[uint32]string // inode -> why it is not relinked (a skipped directory)
 	busy   map[uint32]bool   // being placed (a loop of parents)
@@ -73,6 +74,10 @@ func (p *Plan) relinkOriginal(l *OrphanList, req Request) ([]Skipped, error) {
 		placed: map[uint32]string{}, why: map[uint32]string{}, busy: map[uint32]bool{}}
 	if op.into == "" {
 		op.into = "/lost+found"
+	}
+	op.byIno = make(map[uint32]int, len(l.Orphans))
+	for i, o := range l.Orphans {
+		op.byIno[o.Inode] = i
 	}
 	if !req.All {
 		return nil, op.one(req.Inode)
@@ -216,13 +221,14 @@ func (op *originals) place(o Orphan) (string, error) {
 // note records on the orphan's Relinked entry its original path and, when
 // it went elsewhere, why.
 func (op *originals) note(ino uint32, why string) {
-	for i := range op.p.Relinks {
+	for i := len(op.p.Relinks) - 1; i >= 0; i-- { // the newest: just added
 		if op.p.Relinks[i].Inode == ino {
 			op.p.Relinks[i].OriginalPath = op.names[ino].Path
 			op.p.Relinks[i].Why = why
 			if len(op.names[ino].ParentOf) > 0 {
 				op.p.Relinks[i].DirChange = strings.Replace(op.p.Relinks[i].DirChange, dirOrphanNote, pinnedDirNote, 1)
 			}
+			return
 		}
 	}
 }
@@ -278,14 +284,14 @@ func (op *originals) pinnedParent(ino uint32, r NameResult) (Orphan, bool) {
 	if r.Parent == 0 || op.req.gone[r.Parent] {
 		return Orphan{}, false
 	}
-	po, ok := findOrphan(op.l, r.Parent)
-	if !ok || po.Type != TypeDir {
+	i, ok := op.byIno[r.Parent]
+	if !ok || op.l.Orphans[i].Type != TypeDir {
 		return Orphan{}, false
 	}
 	if pr, ok := op.names[r.Parent]; !ok || !containsIno(pr.ParentOf, ino) {
 		return Orphan{}, false
 	}
-	return po, true
+	return op.l.Orphans[i], true
 }
 
 func containsIno(s []uint32, ino uint32) bool {
