@@ -67,7 +67,8 @@ var manual = []section{
 	{"COMMANDS", []block{defs{
 		{"[relink]", `The default command: "ext4relink relink --dev ..." is the same as
 			"ext4relink --dev ...". Relink orphan inode N as PATH (relative to the
-			filesystem root; a leading / is allowed). The parent directory must exist and
+			filesystem root; a leading / is allowed), or with --original at the
+			path it had. The parent directory must exist (or add --parents) and
 			PATH must not, unless it already names inode N: then an earlier,
 			interrupted run is completed. Re-running is always safe.
 			With --all, every deleted-open orphan is relinked into DIR
