@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/internal/testfs"
 )
 
@@ -44,7 +45,7 @@ func deletedSHA(t *testing.T, fs *FS, d *DeletedFile) string {
 // image is listed intact, under its original path, with its content by
 // sha256, and the image is unchanged.
 func TestDeletedIntact(t *testing.T) {
-	for _, name := range []string{"deleted-4k", "deleted-1k-32bit", "deleted-ext3"} {
+	for _, name := range []string{"deleted-4k", "deleted-1k-32bit", "deleted-ext3", "deleted-inline"} {
 		t.Run(name, func(t *testing.T) {
 			img := fixtures.Get(t, name)
 			before := testfs.FileSHA256(t, img.Path)
@@ -76,6 +77,15 @@ func TestDeletedIntact(t *testing.T) {
 				if d.Dtime.IsZero() || d.Dtime.Before(d.Mtime.Add(-2e9)) {
 					t.Errorf("%s: dtime %v, mtime %v", m.Path, d.Dtime, d.Mtime)
 				}
+			}
+			inline := 0
+			for _, d := range l.Files {
+				if d.Map() != nil && d.Map().Format == inode.FormatInline {
+					inline++
+				}
+			}
+			if name == "deleted-inline" && inline == 0 {
+				t.Error("no inline-data file among the deleted files")
 			}
 			for _, d := range l.Files {
 				if d.Type == TypeDir && !strings.HasPrefix(d.Path, "/tree") {

@@ -68,12 +68,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return a.live(args)
 	case "extract":
 		return a.extract(args)
+	case "deleted":
+		return a.deleted(args)
 	}
 	return a.relink(args)
 }
 
 // commands are the command words. "relink" names the default command.
-var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true, "live": true, "extract": true}
+var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true, "live": true, "extract": true, "deleted": true}
 
 // valueFlags are the flags (of any command) that take a value in the next
 // argument; a command word right after one of them is that value, not the

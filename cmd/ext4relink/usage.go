@@ -30,6 +30,7 @@ var manual = []section{
 		"ext4relink [relink] --dev DEV --all --original [--into DIR] [--parents] [--dry-run] [--json] [--undo FILE]",
 		"ext4relink list --dev DEV [--scan] [--json]",
 		"ext4relink journal --dev DEV [--json]",
+		"ext4relink deleted --dev DEV [--json]",
 		"ext4relink partitions --dev DISK [--json]",
 		"ext4relink demo [--dir DIR]",
 		"ext4relink live [--pid PID,...] [--json]",
@@ -125,6 +126,25 @@ var manual = []section{
 			stops the copy (exit 5) unless --ignore-errors. A full output
 			disk removes the partial file (exit 10). Large copies show
 			progress on a terminal.`},
+		{"deleted", `List the files deleted while closed (a plain rm, rm -rf) that the
+			journal still describes: every transaction left in its log area,
+			checkpointed ones too, is read (checksums validated) for the newest
+			copy of each freed inode in which it was live. Columns: inode,
+			original PATH (from logged copies of its directory's blocks,
+			recursively for a removed tree; ? when the evidence is missing or
+			disagrees: never a guess), type, mode, owner, size, mtime, DELETED
+			(the freed inode's i_dtime) and STATE: intact (every block it needs,
+			data and extent-tree or indirect blocks, is free now and was not
+			taken since the deletion), reused (some are in use again, or were
+			taken and freed since: their content may be another file's) or
+			incomplete (its map, or a block of it, is not recoverable, or a
+			transaction after its live copy was overwritten). A file deleted
+			before the oldest transaction still in the log is not found: the
+			journal has wrapped over it. With --json: one object, "files" (inode,
+			path, path_from, type, size, mode, uid, gid, mtime, dtime, state,
+			reason, sequence and commit time of the live copy, blocks), the
+			number of transactions and the oldest one's commit time. Exit 6
+			without an internal journal. Never writes.`},
 		{"journal", `Show the journal's transactions as recovery would replay them:
 			sequence, blocks, revokes, checksum state. Exit 5 when a logged
 			copy the replay needs fails its checksum (the kernel's recovery,
@@ -386,5 +406,6 @@ var manual = []section{
 		"ext4relink live",
 		"ext4relink live --copy 4242:7 --out /media/usb/orders.db --freeze",
 		"ext4relink live --all --out /media/usb/rescued --json",
+		"ext4relink deleted --dev /dev/sdb1",
 	}}},
 }
