@@ -118,7 +118,7 @@ func (fs *FS) Deleted(h *journal.History) (*DeletedList, error) {
 		return nil, err
 	}
 	out := &DeletedList{}
-	txs := h.Transactions()
+	txs := fs.transactions(h)
 	out.Transactions = len(txs)
 	if len(txs) > 0 {
 		out.Oldest = txs[len(txs)-1].CommitTime
@@ -184,7 +184,7 @@ func (fs *FS) newDelScan(h *journal.History) (*delScan, error) {
 		s.tables = append(s.tables, itable{start: gd.InodeTable(), end: gd.InodeTable() + n, g: g})
 	}
 	sort.Slice(s.tables, func(i, j int) bool { return s.tables[i].start < s.tables[j].start })
-	txs := h.Transactions()
+	txs := fs.transactions(h)
 	for _, t := range txs {
 		s.present[t.Sequence] = true
 	}
@@ -217,7 +217,7 @@ func (s *delScan) block(b uint64, r itable) error {
 	if err != nil {
 		return err
 	}
-	versions := s.h.Versions(b)
+	versions := s.fs.versions(s.h, b)
 	for k := range per {
 		idx := (b-r.start)*per + k
 		if idx >= uint64(fs.SB.InodesPerGroup) {
@@ -243,7 +243,7 @@ func (s *delScan) look(ino uint32, now *inode.Inode, versions []journal.Logged, 
 	for _, l := range versions {
 		data, err := s.h.Read(l)
 		if err != nil {
-			continue
+			return // a copy that changed since History read it: no older one is trusted
 		}
 		in, err := inode.Decode(data[off : off+isz])
 		if err != nil || in.Validate(ifs, ino) != nil {
@@ -343,7 +343,7 @@ func (s *delScan) describe(c *liveCopy) DeletedFile {
 // log's window). Every block read is kept in meta.
 func (s *delScan) readAsOf(seq uint32, meta map[uint64][]byte) inode.ReadFunc {
 	return func(b uint64) ([]byte, error) {
-		vs := s.h.Versions(b)
+		vs := s.fs.versions(s.h, b)
 		for _, l := range vs {
 			if int32(seq-l.Sequence) >= 0 {
 				data, err := s.h.Read(l)

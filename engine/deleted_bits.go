@@ -57,7 +57,7 @@ func (bh *bitHistory) group(g uint64) (*groupBits, error) {
 		}
 		gb.now = b
 	}
-	vs := bh.h.Versions(gd.BlockBitmap())
+	vs := bh.fs.versions(bh.h, gd.BlockBitmap())
 	slices.Reverse(vs) // oldest first
 	for _, l := range vs {
 		gb.copies = append(gb.copies, bitCopy{l: l})

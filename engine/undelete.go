@@ -118,20 +118,38 @@ func (fs *FS) deletedFile(h *journal.History, ino uint32) (*DeletedFile, error) 
 // with links. Without a name to check (Original) nothing is assumed.
 func (p *Plan) undeleteDone(req UndeleteRequest) (bool, *Undeleted, error) {
 	used, err := p.InodeInUse(req.Inode)
-	if err != nil || !used || req.Name == "" {
+	if err != nil || !used {
 		return false, nil, err
-	}
-	parent, _, existing, err := p.Resolve(req.Name)
-	if err != nil || existing != req.Inode {
-		return false, nil, nil
 	}
 	in, _, err := p.Inode(req.Inode)
 	if err != nil || in.LinksCount == 0 {
 		return false, nil, err
 	}
-	return true, &Undeleted{Inode: req.Inode, Path: "/" + strings.Trim(req.Name, "/"), Parent: parent, Type: typeName(in),
+	name := req.Name
+	if req.Original {
+		if name, err = p.fs.originalOfLive(req.Inode, in); err != nil || name == "" {
+			return false, nil, err
+		}
+	}
+	parent, _, existing, err := p.Resolve(name)
+	if err != nil || existing != req.Inode {
+		return false, nil, nil
+	}
+	return true, &Undeleted{Inode: req.Inode, Path: "/" + strings.Trim(name, "/"), Parent: parent, Type: typeName(in),
 		Size: in.Size(), AlreadyDone: true, State: DeletedIntact,
 		DirChange: "nothing to do: the name already links this inode (an earlier run put it back)"}, nil
+}
+
+// originalOfLive is the original path the journal's evidence gives inode
+// ino (in use again, in): for a re-run of an undelete --original.
+func (fs *FS) originalOfLive(ino uint32, in *inode.Inode) (string, error) {
+	h, err := fs.JournalHistory()
+	if err != nil {
+		return "", err
+	}
+	f := []DeletedFile{{Inode: ino, live: in}}
+	fs.nameDeleted(f, h)
+	return f[0].Path, nil
 }
 
 // undelete plans putting d back.
@@ -266,7 +284,7 @@ func (fs *FS) checkLogRoom(d *DeletedFile, h *journal.History, changes int) erro
 	// commit block, with room to spare
 	n := uint64(changes) + uint64(changes)/(uint64(fs.BlockSize())/16) + 4
 	end := j.First + n
-	for _, t := range h.Transactions() {
+	for _, t := range fs.transactions(h) {
 		if int32(t.Sequence-d.Sequence) < 0 {
 			continue
 		}
