@@ -70,12 +70,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return a.extract(args)
 	case "deleted":
 		return a.deleted(args)
+	case "undelete":
+		return a.undelete(args)
 	}
 	return a.relink(args)
 }
 
 // commands are the command words. "relink" names the default command.
-var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true, "live": true, "extract": true, "deleted": true}
+var commands = map[string]bool{"list": true, "journal": true, "demo": true, "help": true, "relink": true, "partitions": true, "live": true, "extract": true, "deleted": true, "undelete": true}
 
 // valueFlags are the flags (of any command) that take a value in the next
 // argument; a command word right after one of them is that value, not the

@@ -31,6 +31,7 @@ var manual = []section{
 		"ext4relink list --dev DEV [--scan] [--json]",
 		"ext4relink journal --dev DEV [--json]",
 		"ext4relink deleted --dev DEV [--json]",
+		"ext4relink undelete --dev DEV --inode N --name PATH|--original [--dry-run] [--json] [--undo FILE]",
 		"ext4relink partitions --dev DISK [--json]",
 		"ext4relink demo [--dir DIR]",
 		"ext4relink live [--pid PID,...] [--json]",
@@ -145,6 +146,25 @@ var manual = []section{
 			reason, sequence and commit time of the live copy, blocks), the
 			number of transactions and the oldest one's commit time. Exit 6
 			without an internal journal. Never writes.`},
+		{"undelete", `Put a deleted file (see deleted) back in place, as PATH (--name)
+			or under its original path (--original), when its state is intact
+			and it is a regular file or a symbolic link: its blocks and its
+			inode are marked in use again, the journal's copy of its inode is
+			written back (links 1, dtime 0, generation kept, checksum renewed),
+			freed extent-tree or indirect blocks are restored from their
+			journal copies, and the directory entry is added, all in one
+			journal transaction, then the device is re-read and the file read
+			back by sha256. Refused, nothing written (exit 7), when anything it
+			needs is in use again (named), when it is reused or incomplete, a
+			directory, or the name exists; refused (exit 6) without an internal
+			journal, when its extended attributes were in a separate block, or
+			when the transaction, written from the start of the log area, would
+			overwrite the journal copies the file is recovered from. The new
+			transaction overwrites the oldest copies in the journal: other
+			deleted files may no longer be found afterwards, so copy out or put
+			back the ones you want in one session, most important first.
+			Re-running the same command after a crash finishes the job or finds
+			it done.`},
 		{"journal", `Show the journal's transactions as recovery would replay them:
 			sequence, blocks, revokes, checksum state. Exit 5 when a logged
 			copy the replay needs fails its checksum (the kernel's recovery,
@@ -407,5 +427,7 @@ var manual = []section{
 		"ext4relink live --copy 4242:7 --out /media/usb/orders.db --freeze",
 		"ext4relink live --all --out /media/usb/rescued --json",
 		"ext4relink deleted --dev /dev/sdb1",
+		"ext4relink undelete --dev /dev/sdb1 --inode 1311 --original --dry-run",
+		"ext4relink undelete --dev /dev/sdb1 --inode 1311 --name /home/me/rescued.odt --undo /media/usb/sdb1.undo",
 	}}},
 }
