@@ -91,7 +91,7 @@ func (bh *bitHistory) takenSince(b uint64, seq uint32) (bool, error) {
 			c.data, c.err, c.read = readCopy(bh.h, c.l)
 		}
 		if c.err != nil {
-			continue
+			return true, nil // unreadable now: it may have been taken
 		}
 		set := bitmap.Test(c.data, idx)
 		if !set {
