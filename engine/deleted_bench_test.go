@@ -69,7 +69,7 @@ func benchDeletedPhases(img *fixtures.Image) func(b *testing.B) {
 				b.Fatal(err)
 			}
 			t1 := time.Now()
-			h, err := op.FS.JournalHistory()
+			h, err := op.FS.DeletedHistory()
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -29,3 +29,16 @@ func (fs *FS) versions(h *journal.History, b uint64) []journal.Logged {
 func (fs *FS) transactions(h *journal.History) []journal.HistTx {
 	return slices.DeleteFunc(h.Transactions(), func(t journal.HistTx) bool { return !fs.committedSeq(t.Sequence) })
 }
+
+// DeletedHistory reads the journal's log area for Deleted and undelete:
+// JournalHistory without the transactions an interrupted commit wrote
+// but never committed (journal.History.DropUncommitted), so that a re-run
+// after a crash sees only what the filesystem held. nil without an
+// internal journal.
+func (fs *FS) DeletedHistory() (*journal.History, error) {
+	h, err := fs.JournalHistory()
+	if h != nil {
+		h.DropUncommitted()
+	}
+	return h, err
+}

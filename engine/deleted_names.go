@@ -15,14 +15,8 @@ func (fs *FS) nameDeleted(files []DeletedFile, h *journal.History) {
 		return
 	}
 	n := fs.emptyNamer(h)
-	for _, d := range files {
-		in := d.live
-		t := &nameTarget{ft: direntType(in), gen: in.Generation, ctime: in.ChangeTime()}
-		t.crtime, t.hasCrtime = in.BirthTime()
-		n.targets[d.Inode] = t
-		n.interest[d.Inode] = true
-	}
-	if n.gather() != nil {
+	addNameTargets(n, files)
+	if err := n.gather(); err != nil {
 		for i := range files {
 			files[i].PathReason = "the directory evidence could not be read"
 		}
@@ -39,4 +33,16 @@ func (fs *FS) emptyNamer(h *journal.History) *namer {
 	return &namer{fs: fs, h: h, targets: map[uint32]*nameTarget{}, interest: map[uint32]bool{},
 		ev: map[uint32][]evidence{}, dirs: map[uint32][]dirVersion{}, owners: map[uint64][]owner{},
 		copies: map[uint32][]inodeCopy{}, paths: map[dirRef]*string{}}
+}
+
+// addNameTargets makes the deleted files the namer's targets, described
+// by their live copies.
+func addNameTargets(n *namer, files []DeletedFile) {
+	for _, d := range files {
+		in := d.live
+		t := &nameTarget{ft: direntType(in), gen: in.Generation, ctime: in.ChangeTime()}
+		t.crtime, t.hasCrtime = in.BirthTime()
+		n.targets[d.Inode] = t
+		n.interest[d.Inode] = true
+	}
 }

@@ -21,7 +21,7 @@ func listDeleted(t *testing.T, path string) (*FS, *DeletedList) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { op.Dev.Close() })
-	h, err := op.FS.JournalHistory()
+	h, err := op.FS.DeletedHistory()
 	if err != nil {
 		t.Fatal(err)
 	}

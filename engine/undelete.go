@@ -59,7 +59,7 @@ func (fs *FS) PlanUndelete(req UndeleteRequest, now time.Time) (*Plan, *Undelete
 	if done, u, err := p.undeleteDone(req); done || err != nil {
 		return p, u, err
 	}
-	h, err := fs.JournalHistory()
+	h, err := fs.DeletedHistory()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,7 +143,7 @@ func (p *Plan) undeleteDone(req UndeleteRequest) (bool, *Undeleted, error) {
 // originalOfLive is the original path the journal's evidence gives inode
 // ino (in use again, in): for a re-run of an undelete --original.
 func (fs *FS) originalOfLive(ino uint32, in *inode.Inode) (string, error) {
-	h, err := fs.JournalHistory()
+	h, err := fs.DeletedHistory()
 	if err != nil {
 		return "", err
 	}

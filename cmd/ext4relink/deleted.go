@@ -39,7 +39,7 @@ func (a *app) listDeleted(fs *engine.FS) (*engine.DeletedList, int, bool) {
 	if !a.json {
 		fmt.Fprintf(a.stderr, "ext4relink: reading the journal's whole log area ...\n")
 	}
-	h, err := fs.JournalHistory()
+	h, err := fs.DeletedHistory()
 	if err != nil {
 		return nil, a.fail(err), false
 	}
