@@ -36,6 +36,8 @@ type extractOpts struct {
 	ignoreErrors bool
 	superblock   string // --superblock N, decimal
 	blockSize    string // --blocksize B, decimal
+	deleted      bool   // files deleted while closed (extract_deleted.go)
+	reused       bool   // --include-reused
 }
 
 // extractReport is what extract --json prints.
@@ -69,8 +71,13 @@ func (a *app) extract(args []string) int {
 	fl.BoolVar(&o.ignoreErrors, "ignore-errors", false, "")
 	fl.StringVar(&o.superblock, "superblock", "", "")
 	fl.StringVar(&o.blockSize, "blocksize", "", "")
+	fl.BoolVar(&o.deleted, "deleted", false, "")
+	fl.BoolVar(&o.reused, "include-reused", false, "")
 	if code, ok := a.parse(fl, args, true); !ok {
 		return code
+	}
+	if o.deleted || o.reused {
+		return a.extractDeleted(o)
 	}
 	if code := o.check(a); code != 0 {
 		return code

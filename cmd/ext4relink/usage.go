@@ -30,6 +30,7 @@ var manual = []section{
 		"ext4relink [relink] --dev DEV --all --original [--into DIR] [--parents] [--dry-run] [--json] [--undo FILE]",
 		"ext4relink list --dev DEV [--scan] [--json]",
 		"ext4relink journal --dev DEV [--json]",
+		"ext4relink extract --dev DEV --deleted [--inode N] --out FILE|DIR [--include-reused] [--force] [--no-preserve] [--quiet] [--json]",
 		"ext4relink deleted --dev DEV [--json]",
 		"ext4relink undelete --dev DEV --inode N --name PATH|--original [--dry-run] [--json] [--undo FILE]",
 		"ext4relink partitions --dev DISK [--json]",
@@ -235,6 +236,15 @@ var manual = []section{
 			root (as the replayed journal shows it)`},
 		{"--no-preserve", `extract: leave mode, owner and times of the copy as a
 			new file gets them`},
+		{"--deleted", `extract: copy files deleted while closed (see deleted) through
+			the maps of their journal copies: the one --inode N names to --out
+			FILE, or every one listed into --out DIR, each at its original path
+			under DIR, else DIR/#INODE. Directories and incomplete files are
+			skipped (named); reused files too, unless --include-reused`},
+		{"--include-reused", `extract --deleted: also copy reused files (some of
+			their blocks are in use again or were taken since the deletion: the
+			copy may hold another file's data there), each under its name
+			with .REUSED appended and "state": "reused" in --json`},
 		{"--ignore-errors", `extract: copy what can be read when an extent-tree
 			or indirect block is damaged or a block cannot be read; the rest
 			stays a hole, the missing byte ranges are listed, and the exit
