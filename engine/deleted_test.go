@@ -45,7 +45,7 @@ func deletedSHA(t *testing.T, fs *FS, d *DeletedFile) string {
 // image is listed intact, under its original path, with its content by
 // sha256, and the image is unchanged.
 func TestDeletedIntact(t *testing.T) {
-	for _, name := range []string{"deleted-4k", "deleted-1k-32bit", "deleted-ext3", "deleted-inline"} {
+	for _, name := range []string{"deleted-4k", "deleted-1k-32bit", "deleted-ext3", "deleted-inline", "deleted-deep"} {
 		t.Run(name, func(t *testing.T) {
 			img := fixtures.Get(t, name)
 			before := testfs.FileSHA256(t, img.Path)

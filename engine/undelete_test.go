@@ -56,6 +56,8 @@ func TestUndelete(t *testing.T) {
 		{"deleted-ext3", "data/dind.bin", ""},
 		{"deleted-inline", "data/tiny.txt", ""},
 		{"deleted-4k", "data/longlink", ""},
+		{"deleted-deep", "data/fragmented.bin", ""},
+		{"deleted-deep", "data/xattr-small", "/keep/xattr-small"},
 	} {
 		t.Run(c.fixture+"/"+c.file, func(t *testing.T) {
 			img := fixtures.Get(t, c.fixture)

@@ -16,7 +16,7 @@ import (
 // images is copied out under its original path, by sha256, with its mode;
 // one by --inode too.
 func TestExtractDeleted(t *testing.T) {
-	for _, name := range []string{"deleted-4k", "deleted-1k-32bit", "deleted-ext3", "deleted-inline"} {
+	for _, name := range []string{"deleted-4k", "deleted-1k-32bit", "deleted-ext3", "deleted-inline", "deleted-deep"} {
 		t.Run(name, func(t *testing.T) {
 			img := fixtures.Get(t, name)
 			dir := filepath.Join(t.TempDir(), "out")
