@@ -217,7 +217,7 @@ func (s *delScan) block(b uint64, r itable) error {
 	if err != nil {
 		return err
 	}
-	versions := s.fs.versions(s.h, b)
+	vs := &blockVersions{h: s.h, list: s.fs.versions(s.h, b)}
 	for k := range per {
 		idx := (b-r.start)*per + k
 		if idx >= uint64(fs.SB.InodesPerGroup) {
@@ -231,17 +231,17 @@ func (s *delScan) block(b uint64, r itable) error {
 		if err != nil || now.LinksCount != 0 || now.Dtime == 0 {
 			continue
 		}
-		s.look(ino, now, versions, k*isz, isz)
+		s.look(ino, now, vs, k*isz, isz)
 	}
 	return nil
 }
 
 // look finds the newest live copy of freed inode ino among the versions
 // of its inode-table block.
-func (s *delScan) look(ino uint32, now *inode.Inode, versions []journal.Logged, off, isz uint64) {
+func (s *delScan) look(ino uint32, now *inode.Inode, vs *blockVersions, off, isz uint64) {
 	ifs := s.fs.InodeFS()
-	for _, l := range versions {
-		data, err := s.h.Read(l)
+	for i, l := range vs.list {
+		data, err := vs.read(i)
 		if err != nil {
 			return // a copy that changed since History read it: no older one is trusted
 		}
@@ -399,4 +399,23 @@ func (s *delScan) judge(d *DeletedFile, seq uint32) {
 		d.State = DeletedReused
 		d.Reason = fmt.Sprintf("%d of its %d blocks are in use again or were taken since the deletion", d.Reused, d.Blocks)
 	}
+}
+
+// blockVersions are the logged copies of one inode-table block, each read
+// once however many of its inodes are looked at.
+type blockVersions struct {
+	h    *journal.History
+	list []journal.Logged
+	data [][]byte
+	errs []error
+}
+
+func (v *blockVersions) read(i int) ([]byte, error) {
+	if v.data == nil {
+		v.data, v.errs = make([][]byte, len(v.list)), make([]error, len(v.list))
+	}
+	if v.data[i] == nil && v.errs[i] == nil {
+		v.data[i], v.errs[i] = v.h.Read(v.list[i])
+	}
+	return v.data[i], v.errs[i]
 }
