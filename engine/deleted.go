@@ -124,11 +124,11 @@ func (fs *FS) Deleted(h *journal.History) (*DeletedList, error) {
 		out.Oldest = txs[len(txs)-1].CommitTime
 	}
 	for _, b := range h.Blocks() {
-		r, ok := s.itableOf(b)
+		g, first, ok := s.tables.itableOf(b)
 		if !ok {
 			continue
 		}
-		if err := s.block(b, r); err != nil {
+		if err := s.block(b, g, first); err != nil {
 			return nil, err
 		}
 	}
@@ -145,12 +145,6 @@ func (fs *FS) Deleted(h *journal.History) (*DeletedList, error) {
 	return out, nil
 }
 
-// itable is the inode table of one group.
-type itable struct {
-	start, end uint64 // blocks [start, end)
-	g          uint64
-}
-
 // liveCopy is the newest live copy of a freed inode.
 type liveCopy struct {
 	ino  uint32
@@ -164,7 +158,7 @@ type liveCopy struct {
 type delScan struct {
 	fs      *FS
 	h       *journal.History
-	tables  []itable
+	tables  *namer            // its itables: where each group's inode table starts
 	ibm     map[uint64][]byte // inode bitmaps by group
 	found   map[uint32]*liveCopy
 	present map[uint32]bool // sequences of kept transactions
@@ -175,15 +169,11 @@ type delScan struct {
 
 func (fs *FS) newDelScan(h *journal.History) (*delScan, error) {
 	s := &delScan{fs: fs, h: h, ibm: map[uint64][]byte{}, found: map[uint32]*liveCopy{}, present: map[uint32]bool{}}
-	n := fs.SB.InodeTableBlocks()
-	for g := range fs.SB.GroupCount() {
-		gd, err := fs.GroupDesc(g)
-		if err != nil {
-			return nil, err
-		}
-		s.tables = append(s.tables, itable{start: gd.InodeTable(), end: gd.InodeTable() + n, g: g})
-	}
-	sort.Slice(s.tables, func(i, j int) bool { return s.tables[i].start < s.tables[j].start })
+	// Where the inode tables are: the names lookup's table (descriptor
+	// blocks read raw, INODE_UNINIT groups skipped: no freed inode there).
+	s.tables = fs.emptyNamer(h)
+	s.tables.itableRanges()
+	sort.Slice(s.tables.itables, func(i, j int) bool { return s.tables.itables[i].start < s.tables.itables[j].start })
 	txs := fs.transactions(h)
 	for _, t := range txs {
 		s.present[t.Sequence] = true
@@ -195,17 +185,8 @@ func (fs *FS) newDelScan(h *journal.History) (*delScan, error) {
 	return s, nil
 }
 
-// itableOf finds the inode table holding block b.
-func (s *delScan) itableOf(b uint64) (itable, bool) {
-	k := sort.Search(len(s.tables), func(k int) bool { return s.tables[k].end > b })
-	if k == len(s.tables) || s.tables[k].start > b {
-		return itable{}, false
-	}
-	return s.tables[k], true
-}
-
 // block looks at every inode of inode-table block b that is free now.
-func (s *delScan) block(b uint64, r itable) error {
+func (s *delScan) block(b uint64, g uint64, first uint32) error {
 	fs := s.fs
 	isz := uint64(fs.SB.InodeSizeBytes())
 	per := uint64(fs.BlockSize()) / isz
@@ -213,17 +194,17 @@ func (s *delScan) block(b uint64, r itable) error {
 	if err != nil {
 		return err
 	}
-	bm, err := s.inodeBitmap(r.g)
+	bm, err := s.inodeBitmap(g)
 	if err != nil {
 		return err
 	}
 	vs := &blockVersions{h: s.h, list: s.fs.versions(s.h, b)}
 	for k := range per {
-		idx := (b-r.start)*per + k
+		idx := uint64(first) + k
 		if idx >= uint64(fs.SB.InodesPerGroup) {
 			break
 		}
-		ino := uint32(r.g*uint64(fs.SB.InodesPerGroup) + idx + 1)
+		ino := uint32(g*uint64(fs.SB.InodesPerGroup) + idx + 1)
 		if ino < fs.SB.FirstInode() || bitTest(bm, idx) {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
 	"github.com/ext4relink/ext4relink/internal/testfs"
 	"github.com/ext4relink/ext4relink/super"
 )
@@ -81,6 +82,7 @@ func TestUndelete(t *testing.T) {
 				checkContents(t, p, files)
 				rwSession(t, p, files)
 			}
+			loopmnt.WaitDetached(t, p) // the mounts above
 			again := UndeleteRequest{Inode: uint32(m.Inode), Name: want}
 			if _, u, err := undeleteRun(p, again); err != nil || !u.AlreadyDone {
 				t.Fatalf("second run: %v %+v", err, u)
