@@ -267,7 +267,9 @@ var manual = []section{
 			and "why") says which went where and why. Run it before any
 			other relink: the names come from older copies of directory
 			blocks in the journal, which each commit partly overwrites.
-			--all --original needs the filesystem's journal`},
+			--all --original needs the filesystem's journal. With
+			undelete: put the deleted file back under its original path, as
+			deleted shows it (its directory must still exist)`},
 		{"--parents", `create the directories of the target path that do not
 			exist (mkdir -p inside the filesystem): each gets a new inode
 			and block from the free ones, mode 0755, owner root (uid and
