@@ -53,7 +53,7 @@ type History struct {
 	runs    []hrun   // by home block, then newest first
 	maxRun  uint64   // the longest run
 	n       int      // logged copies kept
-	tags    chunkList[histTag]
+	csums   sparseU32 // t_checksum of each tag, by its index in the scan
 	revoked map[uint64]uint32 // home block -> newest sequence of a kept transaction revoking it
 	ref     uint32            // the newest sequence kept: the reference of the wrap-aware order
 
@@ -102,7 +102,7 @@ type Logged struct {
 // hrun is the stored form of Logged copies: a run of tags of one
 // descriptor block, kept, that log consecutive filesystem blocks into
 // consecutive journal blocks. Its k-th copy (k < n) is of block home+k, in
-// journal block jblk+k, described by tag tag+k of History.tags. A log of
+// journal block jblk+k, described by tag tag+k of the scan. A log of
 // large sequential writes (data=journal) is then a few runs per
 // descriptor block, not one entry per block.
 type hrun struct {
@@ -110,6 +110,7 @@ type hrun struct {
 	tag        uint32
 	n          uint32
 	tx         int32 // index in History.txs
+	esc        bool  // logged with FlagEscape
 }
 
 // histMeta is one journal metadata block found in the log area.
@@ -118,18 +119,24 @@ type histMeta struct {
 	typ      uint32
 	seq      uint32
 	ok       bool // its tail (or commit) checksum verifies
-	tagLo    int  // descriptor: its tags are histScan.tags[tagLo:tagHi]
+	tagLo    int // descriptor: its tags are numbered [tagLo, tagHi) in the scan
 	tagHi    int
+	runLo    int // and held in histScan.druns[runLo:runHi]
+	runHi    int
 	revokes  []uint64 // revoke records
 	time     time.Time
 	v1       Commit // commit: the v1 checksum fields
 	hasV1Sum bool
+	known    bool // taken from the live log's scan (importLive), not read here
 }
 
-type histTag struct {
-	home  uint64
-	csum  uint32
-	flags uint16
+// drun is a run of tags of one descriptor block: its k-th tag (k < n),
+// numbered tag+k in the scan, logs filesystem block home+k.
+type drun struct {
+	home uint64
+	tag  uint32
+	n    uint32
+	esc  bool // FlagEscape
 }
 
 // histScan is the state of Journal.History.
@@ -137,7 +144,8 @@ type histScan struct {
 	j     *Journal
 	metas []histMeta
 	at    map[uint64]int // journal block -> index in metas
-	tags  *chunkList[histTag]
+	ntags int    // tags found so far
+	druns []drun // every descriptor's tags, as runs
 	// claims lists, once sorted (settleClaims), every span of journal
 	// blocks some transaction wrote, with its sequence; maxClaim is the
 	// longest.
@@ -158,7 +166,7 @@ func (j *Journal) History() (*History, error) { return j.HistoryWith(nil) }
 // live scans it.
 func (j *Journal) HistoryWith(live *Log) (*History, error) {
 	s := &histScan{j: j, at: map[uint64]int{}, h: &History{j: j, revoked: map[uint64]uint32{}}}
-	s.tags = &s.h.tags
+	s.importLive(live)
 	if err := s.readArea(); err != nil {
 		return nil, err
 	}
@@ -188,14 +196,21 @@ func (s *histScan) readArea() error {
 	j := s.j
 	bs := uint64(j.Format.BlockSize)
 	const span = 256
-	buf := make([]byte, span*bs)
+	buf := make([]byte, bs) // grown to span blocks once a run is read
 	var at, n uint64 // buf holds journal blocks [at, at+n)
 	single := true   // until a block is not a metadata block
 	for p := j.First; p < j.Last; {
+		if k, ok := s.at[p]; ok && s.metas[k].known {
+			p, single = s.hop(&s.metas[k]), true
+			continue
+		}
 		if p < at || p >= at+n {
 			if k := s.hole(p, single); k > 0 {
 				p += k // zeros: no metadata block there
 				continue
+			}
+			if !single && len(buf) < span*int(bs) {
+				buf = make([]byte, span*bs)
 			}
 			var err error
 			at, n, err = s.readChunk(buf, p, span, single)
@@ -260,6 +275,17 @@ func (s *histScan) hole(p uint64, single bool) uint64 {
 	return n
 }
 
+// hop is where readArea looks after metadata block m, as block does: past
+// the data blocks a descriptor describes, unless they wrap.
+func (s *histScan) hop(m *histMeta) uint64 {
+	if m.typ == BlockDescriptor {
+		if end := m.pos + 1 + uint64(m.tagHi-m.tagLo); end <= s.j.Last {
+			return end
+		}
+	}
+	return m.pos + 1
+}
+
 // readChunk reads journal blocks from p on into buf: one block when single,
 // else up to max blocks contiguous on the device.
 func (s *histScan) readChunk(buf []byte, p, max uint64, single bool) (at, n uint64, err error) {
@@ -315,12 +341,12 @@ func (s *histScan) block(pos uint64, b []byte) (next uint64, meta bool) {
 	case BlockDescriptor:
 		m.ok = descriptorChecksumOK(b, fm, s.j.seed)
 		if m.ok {
-			m.tagLo = s.tags.len()
+			m.tagLo, m.runLo = s.ntags, len(s.druns)
 			for off := firstTag(b, fm); off >= 0; off = nextTag(b, fm, off) {
 				home, flags, csum := decodeTag(b, off, fm)
-				*s.tags.add() = histTag{home: home, csum: csum, flags: flags}
+				s.addTag(m.runLo, home, csum, flags)
 			}
-			m.tagHi = s.tags.len()
+			m.tagHi, m.runHi = s.ntags, len(s.druns)
 			if end := pos + 1 + uint64(m.tagHi-m.tagLo); end <= s.j.Last {
 				next = end
 			}
@@ -349,6 +375,23 @@ func (s *histScan) block(pos uint64, b []byte) (next uint64, meta bool) {
 	s.at[pos] = len(s.metas)
 	s.metas = append(s.metas, m)
 	return next, true
+}
+
+// addTag records the next tag of the descriptor whose runs start at
+// druns[lo].
+func (s *histScan) addTag(lo int, home uint64, csum uint32, flags uint16) {
+	t := uint32(s.ntags)
+	s.ntags++
+	s.h.csums.set(int(t), csum)
+	esc := flags&FlagEscape != 0
+	if k := len(s.druns) - 1; k >= lo {
+		r := &s.druns[k]
+		if n := uint64(r.n); home > r.home && r.home+n == home && r.tag+r.n == t && r.esc == esc {
+			r.n++
+			return
+		}
+	}
+	s.druns = append(s.druns, drun{home: home, tag: t, n: 1, esc: esc})
 }
 
 // histChain is one transaction's chain of blocks as found.
@@ -555,13 +598,15 @@ func (s *histScan) check(c *histChain, tx int32) (int, bool) {
 		}
 		over = s.newer(over[:0], s.j.wrap(m.pos+1), uint64(m.tagHi-m.tagLo), c.seq)
 		p := s.j.wrap(m.pos + 1)
-		for t := m.tagLo; t < m.tagHi; t++ {
-			if len(over) > 0 && covered(over, p) {
-				dropped++
-			} else {
-				h.add(s.tags.at(t).home, p, uint32(t), tx)
+		for _, r := range s.druns[m.runLo:m.runHi] {
+			for k := range r.n {
+				if len(over) > 0 && covered(over, p) {
+					dropped++
+				} else {
+					h.add(r.home+uint64(k), p, r.tag+k, tx, r.esc)
+				}
+				p = s.j.wrap(p + 1)
 			}
-			p = s.j.wrap(p + 1)
 		}
 	}
 	if s.j.Format.CsumV2or3() {
@@ -665,17 +710,17 @@ func (h *History) sort() {
 
 // add appends the copy of home in journal block jblk, described by tag,
 // to the runs of transaction tx: to the last run when it continues it.
-func (h *History) add(home, jblk uint64, tag uint32, tx int32) {
+func (h *History) add(home, jblk uint64, tag uint32, tx int32, esc bool) {
 	h.n++
 	if k := len(h.runs) - 1; k >= 0 {
 		r := &h.runs[k]
 		n := uint64(r.n)
-		if r.tx == tx && home > r.home && r.home+n == home && r.jblk+n == jblk && r.tag+r.n == tag && r.n < math.MaxUint32 {
+		if r.tx == tx && r.esc == esc && home > r.home && r.home+n == home && r.jblk+n == jblk && r.tag+r.n == tag && r.n < math.MaxUint32 {
 			r.n++
 			return
 		}
 	}
-	h.runs = append(h.runs, hrun{home: home, jblk: jblk, tag: tag, n: 1, tx: tx})
+	h.runs = append(h.runs, hrun{home: home, jblk: jblk, tag: tag, n: 1, tx: tx, esc: esc})
 }
 
 // age is how many sequences seq lies before the newest one kept.
@@ -690,11 +735,10 @@ func (h *History) Len() int { return h.n }
 // logged is the public form of copy k of run r.
 func (h *History) logged(r *hrun, k uint64) Logged {
 	t := &h.txs[r.tx]
-	tag := h.tags.at(int(r.tag) + int(k))
 	home := r.home + k
 	rv, ok := h.revoked[home]
 	return Logged{FSBlock: home, JBlock: r.jblk + k, Sequence: t.Sequence, CommitTime: t.CommitTime,
-		Escaped: tag.flags&FlagEscape != 0, Revoked: ok && tidGEQ(rv, t.Sequence), Live: t.Live, checksum: tag.csum}
+		Escaped: r.esc, Revoked: ok && tidGEQ(rv, t.Sequence), Live: t.Live, checksum: h.csums.at(int(r.tag) + int(k))}
 }
 
 // runsFrom is the index of the first run that may hold block b or a
