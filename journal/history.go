@@ -49,11 +49,11 @@ import (
 // Transactions and Read are safe for concurrent use.
 type History struct {
 	j       *Journal
-	txs     []HistTx // newest first
-	runs    []hrun   // by home block, then newest first
-	maxRun  uint64   // the longest run
-	n       int      // logged copies kept
-	csums   sparseU32 // t_checksum of each tag, by its index in the scan
+	txs     []HistTx          // newest first
+	runs    []hrun            // by home block, then newest first
+	maxRun  uint64            // the longest run
+	n       int               // logged copies kept
+	csums   sparseU32         // t_checksum of each tag, by its index in the scan
 	revoked map[uint64]uint32 // home block -> newest sequence of a kept transaction revoking it
 	ref     uint32            // the newest sequence kept: the reference of the wrap-aware order
 
@@ -119,7 +119,7 @@ type histMeta struct {
 	typ      uint32
 	seq      uint32
 	ok       bool // its tail (or commit) checksum verifies
-	tagLo    int // descriptor: its tags are numbered [tagLo, tagHi) in the scan
+	tagLo    int  // descriptor: its tags are numbered [tagLo, tagHi) in the scan
 	tagHi    int
 	runLo    int // and held in histScan.druns[runLo:runHi]
 	runHi    int
@@ -144,8 +144,8 @@ type histScan struct {
 	j     *Journal
 	metas []histMeta
 	at    map[uint64]int // journal block -> index in metas
-	ntags int    // tags found so far
-	druns []drun // every descriptor's tags, as runs
+	ntags int            // tags found so far
+	druns []drun         // every descriptor's tags, as runs
 	// claims lists, once sorted (settleClaims), every span of journal
 	// blocks some transaction wrote, with its sequence; maxClaim is the
 	// longest.
@@ -197,8 +197,8 @@ func (s *histScan) readArea() error {
 	bs := uint64(j.Format.BlockSize)
 	const span = 256
 	buf := make([]byte, bs) // grown to span blocks once a run is read
-	var at, n uint64 // buf holds journal blocks [at, at+n)
-	single := true   // until a block is not a metadata block
+	var at, n uint64        // buf holds journal blocks [at, at+n)
+	single := true          // until a block is not a metadata block
 	for p := j.First; p < j.Last; {
 		if k, ok := s.at[p]; ok && s.metas[k].known {
 			p, single = s.hop(&s.metas[k]), true
