@@ -53,7 +53,8 @@ type History struct {
 	runs    []hrun            // by home block, then newest first
 	maxRun  uint64            // the longest run
 	n       int               // logged copies kept
-	csums   sparseU32         // t_checksum of each tag, by its index in the scan
+	csums   sparseU32         // t_checksum of each tag read, by its index in the scan
+	live    *Log              // the live log whose tags' checksums imported runs use (importLive)
 	revoked map[uint64]uint32 // home block -> newest sequence of a kept transaction revoking it
 	ref     uint32            // the newest sequence kept: the reference of the wrap-aware order
 
@@ -111,6 +112,7 @@ type hrun struct {
 	n          uint32
 	tx         int32 // index in History.txs
 	esc        bool  // logged with FlagEscape
+	fromLog    bool  // tag numbers the live Log's tags (History.live), not the scan's
 }
 
 // histMeta is one journal metadata block found in the log area.
@@ -137,6 +139,9 @@ type drun struct {
 	tag  uint32
 	n    uint32
 	esc  bool // FlagEscape
+	// fromLog: taken from the live log (importLive); tag numbers the
+	// Log's tags, whose checksums History.live holds.
+	fromLog bool
 }
 
 // histScan is the state of Journal.History.
@@ -386,7 +391,7 @@ func (s *histScan) addTag(lo int, home uint64, csum uint32, flags uint16) {
 	esc := flags&FlagEscape != 0
 	if k := len(s.druns) - 1; k >= lo {
 		r := &s.druns[k]
-		if n := uint64(r.n); home > r.home && r.home+n == home && r.tag+r.n == t && r.esc == esc {
+		if n := uint64(r.n); !r.fromLog && home > r.home && r.home+n == home && r.tag+r.n == t && r.esc == esc {
 			r.n++
 			return
 		}
@@ -599,11 +604,16 @@ func (s *histScan) check(c *histChain, tx int32) (int, bool) {
 		over = s.newer(over[:0], s.j.wrap(m.pos+1), uint64(m.tagHi-m.tagLo), c.seq)
 		p := s.j.wrap(m.pos + 1)
 		for _, r := range s.druns[m.runLo:m.runHi] {
+			if len(over) == 0 && p+uint64(r.n) <= s.j.Last {
+				h.addRun(r, p, tx) // nothing overwrote it, and it does not wrap
+				p = s.j.wrap(p + uint64(r.n))
+				continue
+			}
 			for k := range r.n {
 				if len(over) > 0 && covered(over, p) {
 					dropped++
 				} else {
-					h.add(r.home+uint64(k), p, r.tag+k, tx, r.esc)
+					h.add(r.home+uint64(k), p, r.tag+k, tx, r.esc, r.fromLog)
 				}
 				p = s.j.wrap(p + 1)
 			}
@@ -710,17 +720,36 @@ func (h *History) sort() {
 
 // add appends the copy of home in journal block jblk, described by tag,
 // to the runs of transaction tx: to the last run when it continues it.
-func (h *History) add(home, jblk uint64, tag uint32, tx int32, esc bool) {
+func (h *History) add(home, jblk uint64, tag uint32, tx int32, esc, fromLog bool) {
 	h.n++
 	if k := len(h.runs) - 1; k >= 0 {
 		r := &h.runs[k]
 		n := uint64(r.n)
-		if r.tx == tx && r.esc == esc && home > r.home && r.home+n == home && r.jblk+n == jblk && r.tag+r.n == tag && r.n < math.MaxUint32 {
+		if r.tx == tx && r.esc == esc && r.fromLog == fromLog && home > r.home && r.home+n == home && r.jblk+n == jblk && r.tag+r.n == tag && r.n < math.MaxUint32 {
 			r.n++
 			return
 		}
 	}
-	h.runs = append(h.runs, hrun{home: home, jblk: jblk, tag: tag, n: 1, tx: tx, esc: esc})
+	h.runs = append(h.runs, hrun{home: home, jblk: jblk, tag: tag, n: 1, tx: tx, esc: esc, fromLog: fromLog})
+}
+
+// addRun adds the copies of descriptor run d, from journal block jblk on,
+// as add would one by one.
+func (h *History) addRun(d drun, jblk uint64, tx int32) {
+	home, tag, n, esc := d.home, d.tag, d.n, d.esc
+	if n == 0 {
+		return
+	}
+	h.add(home, jblk, tag, tx, esc, d.fromLog)
+	r := &h.runs[len(h.runs)-1]
+	if rest := n - 1; rest > 0 && r.home+uint64(r.n)+uint64(rest) > r.home && r.n <= math.MaxUint32-rest {
+		r.n += rest // the run home, jblk, tag all continue
+		h.n += int(rest)
+		return
+	}
+	for k := uint32(1); k < n; k++ {
+		h.add(home+uint64(k), jblk+uint64(k), tag+k, tx, esc, d.fromLog)
+	}
 }
 
 // age is how many sequences seq lies before the newest one kept.
@@ -738,7 +767,15 @@ func (h *History) logged(r *hrun, k uint64) Logged {
 	home := r.home + k
 	rv, ok := h.revoked[home]
 	return Logged{FSBlock: home, JBlock: r.jblk + k, Sequence: t.Sequence, CommitTime: t.CommitTime,
-		Escaped: r.esc, Revoked: ok && tidGEQ(rv, t.Sequence), Live: t.Live, checksum: h.csums.at(int(r.tag) + int(k))}
+		Escaped: r.esc, Revoked: ok && tidGEQ(rv, t.Sequence), Live: t.Live, checksum: h.csum(r, k)}
+}
+
+// csum is the tag checksum of copy k of run r.
+func (h *History) csum(r *hrun, k uint64) uint32 {
+	if r.fromLog {
+		return h.live.csums.at(int(r.tag) + int(k))
+	}
+	return h.csums.at(int(r.tag) + int(k))
 }
 
 // runsFrom is the index of the first run that may hold block b or a

@@ -14,6 +14,7 @@ func (s *histScan) importLive(l *Log) {
 	if l == nil || l.Empty || !s.j.Format.CsumV2or3() || s.j.Last <= s.j.First {
 		return
 	}
+	s.h.live = l
 	segs := map[uint32][]MetaBlock{} // each transaction's blocks, in log order
 	for i := 0; i < len(l.Metadata); {
 		k := i
@@ -53,7 +54,7 @@ func (s *histScan) liveMetas(l *Log, t *Transaction, seg []MetaBlock) ([]histMet
 	}
 	j := s.j
 	area := j.Last - j.First
-	var out []histMeta
+	out := make([]histMeta, 0, len(seg))
 	tag := t.tagLo // the next tag of t, in log order
 	rv := 0        // the next revoke block of t
 	for k, mb := range seg {
@@ -112,7 +113,7 @@ func (s *histScan) liveTags(l *Log, m *histMeta, tag int, n uint64) bool {
 	}
 	m.tagLo, m.runLo = s.ntags, len(s.druns)
 	p := s.j.wrap(m.pos + 1)
-	for i := 0; i < int(n); i++ {
+	for i := 0; i < int(n); {
 		ti := tag + i
 		run := l.runs.at(r)
 		for ti >= int(run.first)+int(run.n) {
@@ -121,15 +122,36 @@ func (s *histScan) liveTags(l *Log, m *histMeta, tag int, n uint64) bool {
 			}
 			run = l.runs.at(r)
 		}
-		k := uint64(ti - int(run.first))
-		if ti < int(run.first) || s.j.wrap(run.pos+k) != p {
+		if ti < int(run.first) {
 			return false
 		}
-		s.addTag(m.runLo, run.home+k, l.csums.at(ti), run.flags)
-		p = s.j.wrap(p + 1)
+		k := uint64(ti - int(run.first))
+		// The rest of this run within the descriptor's tags, all in the
+		// journal blocks from p on.
+		cnt := min(uint64(run.n)-k, n-uint64(i))
+		if run.pos+k != p || p+cnt > s.j.Last || run.home+k+cnt-1 < run.home {
+			return false
+		}
+		s.addLogTags(m.runLo, run.home+k, uint32(ti), uint32(cnt), run.flags&FlagEscape != 0)
+		p = s.j.wrap(p + cnt)
+		i += int(cnt)
 	}
 	m.tagHi, m.runHi = s.ntags, len(s.druns)
 	return true
+}
+
+// addLogTags records n tags of consecutive blocks from home on, the
+// live Log's tags t, t+1, ...: their checksums stay in the Log.
+func (s *histScan) addLogTags(lo int, home uint64, t, n uint32, esc bool) {
+	s.ntags += int(n)
+	if k := len(s.druns) - 1; k >= lo {
+		r := &s.druns[k]
+		if r.fromLog && home > r.home && r.home+uint64(r.n) == home && r.tag+r.n == t && r.esc == esc {
+			r.n += n
+			return
+		}
+	}
+	s.druns = append(s.druns, drun{home: home, tag: t, n: n, esc: esc, fromLog: true})
 }
 
 // runAt is the index of the run of l holding tag i, -1 if none.
