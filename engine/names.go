@@ -85,6 +85,9 @@ func (fs *FS) JournalHistory() (*journal.History, error) {
 	if fs.JournalFile() == nil {
 		return nil, nil
 	}
+	if ov := fs.JournalOverlay(); ov != nil && ov.Log != nil {
+		return fs.JournalFile().HistoryWith(ov.Log) // the log replayed at load: not scanned again
+	}
 	return fs.JournalFile().History()
 }
 

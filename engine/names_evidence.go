@@ -172,7 +172,7 @@ func (n *namer) loggedInodes() error {
 	n.itableRanges()
 	sort.Slice(n.itables, func(a, b int) bool { return n.itables[a].start < n.itables[b].start })
 	var err error
-	n.h.Each(func(l journal.Logged) bool {
+	each := func(l journal.Logged) bool {
 		g, first, ok := n.itableOf(l.FSBlock)
 		if !ok {
 			return true
@@ -186,7 +186,18 @@ func (n *namer) loggedInodes() error {
 		}
 		n.inodesIn(b, g, first, l)
 		return true
-	})
+	}
+	// Only the logged copies of inode-table blocks, known by their block
+	// numbers: the runs of other blocks (file data, in data=journal) are
+	// never looked at.
+	per := n.fs.SB.InodeTableBlocks()
+	for i := 0; i < len(n.itables) && err == nil; {
+		lo, hi := n.itables[i].start, n.itables[i].start+per
+		for i++; i < len(n.itables) && n.itables[i].start <= hi; i++ {
+			hi = max(hi, n.itables[i].start+per) // flex_bg: tables side by side
+		}
+		n.h.EachIn(lo, hi, each)
+	}
 	return err
 }
 

@@ -3,8 +3,8 @@ package journal
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/ext4relink/ext4relink/super"
@@ -49,9 +49,14 @@ import (
 // Transactions and Read are safe for concurrent use.
 type History struct {
 	j       *Journal
-	txs     []HistTx // newest first
-	entries []hentry // by home block, then newest first
-	ref     uint32   // the newest sequence kept: the reference of the wrap-aware order
+	txs     []HistTx          // newest first
+	runs    []hrun            // by home block, then newest first
+	maxRun  uint64            // the longest run
+	n       int               // logged copies kept
+	csums   sparseU32         // t_checksum of each tag read, by its index in the scan
+	live    *Log              // the live log whose tags' checksums imported runs use (importLive)
+	revoked map[uint64]uint32 // home block -> newest sequence of a kept transaction revoking it
+	ref     uint32            // the newest sequence kept: the reference of the wrap-aware order
 
 	// Skipped counts transactions dropped because a check failed: a bad
 	// commit checksum, a v1 crc32 mismatch, or (without checksum v2/v3) a
@@ -95,14 +100,19 @@ type Logged struct {
 	checksum   uint32
 }
 
-// hentry is the stored form of a Logged.
-type hentry struct {
+// hrun is the stored form of Logged copies: a run of tags of one
+// descriptor block, kept, that log consecutive filesystem blocks into
+// consecutive journal blocks. Its k-th copy (k < n) is of block home+k, in
+// journal block jblk+k, described by tag tag+k of the scan. A log of
+// large sequential writes (data=journal) is then a few runs per
+// descriptor block, not one entry per block.
+type hrun struct {
 	home, jblk uint64
-	seq        uint32
-	csum       uint32
+	tag        uint32
+	n          uint32
 	tx         int32 // index in History.txs
-	flags      uint16
-	revoked    bool
+	esc        bool  // logged with FlagEscape
+	fromLog    bool  // tag numbers the live Log's tags (History.live), not the scan's
 }
 
 // histMeta is one journal metadata block found in the log area.
@@ -111,18 +121,27 @@ type histMeta struct {
 	typ      uint32
 	seq      uint32
 	ok       bool // its tail (or commit) checksum verifies
-	tagLo    int  // descriptor: its tags are histScan.tags[tagLo:tagHi]
+	tagLo    int  // descriptor: its tags are numbered [tagLo, tagHi) in the scan
 	tagHi    int
+	runLo    int // and held in histScan.druns[runLo:runHi]
+	runHi    int
 	revokes  []uint64 // revoke records
 	time     time.Time
 	v1       Commit // commit: the v1 checksum fields
 	hasV1Sum bool
+	known    bool // taken from the live log's scan (importLive), not read here
 }
 
-type histTag struct {
-	home  uint64
-	csum  uint32
-	flags uint16
+// drun is a run of tags of one descriptor block: its k-th tag (k < n),
+// numbered tag+k in the scan, logs filesystem block home+k.
+type drun struct {
+	home uint64
+	tag  uint32
+	n    uint32
+	esc  bool // FlagEscape
+	// fromLog: taken from the live log (importLive); tag numbers the
+	// Log's tags, whose checksums History.live holds.
+	fromLog bool
 }
 
 // histScan is the state of Journal.History.
@@ -130,24 +149,34 @@ type histScan struct {
 	j     *Journal
 	metas []histMeta
 	at    map[uint64]int // journal block -> index in metas
-	tags  []histTag
-	// claims lists, once sorted (settleClaims), every journal block some
-	// transaction wrote, with the newest sequence that wrote it.
-	claims []claim
-	h      *History
+	ntags int            // tags found so far
+	druns []drun         // every descriptor's tags, as runs
+	// claims lists, once sorted (settleClaims), every span of journal
+	// blocks some transaction wrote, with its sequence; maxClaim is the
+	// longest.
+	claims   []claim
+	maxClaim uint64
+	h        *History
 }
 
 // History reads the whole log area and returns the transactions found in
 // it. An error means the journal inode's block map failed; a block that
 // cannot be read is skipped and counted (Unreadable), and transactions
 // failing a check are skipped and counted, never returned.
-func (j *Journal) History() (*History, error) {
-	s := &histScan{j: j, at: map[uint64]int{}, h: &History{j: j}}
+func (j *Journal) History() (*History, error) { return j.HistoryWith(nil) }
+
+// HistoryWith is History given live, the log Scan returns for the journal
+// as it is now (an Overlay's Log, from Recover): the transactions it
+// replays are marked Live without scanning the log a second time. A nil
+// live scans it.
+func (j *Journal) HistoryWith(live *Log) (*History, error) {
+	s := &histScan{j: j, at: map[uint64]int{}, h: &History{j: j, revoked: map[uint64]uint32{}}}
+	s.importLive(live)
 	if err := s.readArea(); err != nil {
 		return nil, err
 	}
 	chains := s.chains()
-	s.claims = make([]claim, 0, len(s.tags)+len(s.metas))
+	s.claims = make([]claim, 0, 2*len(s.metas))
 	for i := range chains {
 		s.claim(&chains[i])
 	}
@@ -156,7 +185,7 @@ func (j *Journal) History() (*History, error) {
 	}
 	s.settleClaims()
 	s.keep(chains)
-	s.markLive()
+	s.markLive(live)
 	s.h.sort()
 	return s.h, nil
 }
@@ -172,11 +201,22 @@ func (s *histScan) readArea() error {
 	j := s.j
 	bs := uint64(j.Format.BlockSize)
 	const span = 256
-	buf := make([]byte, span*bs)
-	var at, n uint64 // buf holds journal blocks [at, at+n)
-	single := true   // until a block is not a metadata block
+	buf := make([]byte, bs) // grown to span blocks once a run is read
+	var at, n uint64        // buf holds journal blocks [at, at+n)
+	single := true          // until a block is not a metadata block
 	for p := j.First; p < j.Last; {
+		if k, ok := s.at[p]; ok && s.metas[k].known {
+			p, single = s.hop(&s.metas[k]), true
+			continue
+		}
 		if p < at || p >= at+n {
+			if k := s.hole(p, single); k > 0 {
+				p += k // zeros: no metadata block there
+				continue
+			}
+			if !single && len(buf) < span*int(bs) {
+				buf = make([]byte, span*bs)
+			}
 			var err error
 			at, n, err = s.readChunk(buf, p, span, single)
 			if err != nil && !single {
@@ -199,6 +239,56 @@ func (s *histScan) readArea() error {
 		p = next
 	}
 	return nil
+}
+
+// dataFinder is a device that knows where an image file holds data
+// (devio.Device: SEEK_DATA): DataFrom(off) is the first offset at or after
+// off that may hold data; the bytes before it are a hole, read as zeros.
+type dataFinder interface {
+	DataFrom(off int64) int64
+}
+
+// hole returns how many journal blocks from p on lie, contiguous, in a
+// hole of a sparse image file: zeros, so no metadata block is there and
+// they need not be read (the never-written tail of a young journal). It
+// returns 0 when single (a metadata block is expected at p), on a device
+// that does not tell, or when p holds data.
+func (s *histScan) hole(p uint64, single bool) uint64 {
+	df, ok := s.j.dev.(dataFinder)
+	if single || !ok {
+		return 0
+	}
+	bs := uint64(s.j.Format.BlockSize)
+	first, err := s.j.Map(p)
+	if err != nil || first > (1<<63-1)/bs {
+		return 0
+	}
+	off := int64(first * bs)
+	d := df.DataFrom(off)
+	if d <= off {
+		return 0
+	}
+	max := uint64(d-off) / bs
+	n := uint64(0)
+	for n < max && p+n < s.j.Last {
+		f, err := s.j.Map(p + n)
+		if err != nil || f != first+n {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// hop is where readArea looks after metadata block m, as block does: past
+// the data blocks a descriptor describes, unless they wrap.
+func (s *histScan) hop(m *histMeta) uint64 {
+	if m.typ == BlockDescriptor {
+		if end := m.pos + 1 + uint64(m.tagHi-m.tagLo); end <= s.j.Last {
+			return end
+		}
+	}
+	return m.pos + 1
 }
 
 // readChunk reads journal blocks from p on into buf: one block when single,
@@ -256,12 +346,12 @@ func (s *histScan) block(pos uint64, b []byte) (next uint64, meta bool) {
 	case BlockDescriptor:
 		m.ok = descriptorChecksumOK(b, fm, s.j.seed)
 		if m.ok {
-			m.tagLo = len(s.tags)
+			m.tagLo, m.runLo = s.ntags, len(s.druns)
 			for off := firstTag(b, fm); off >= 0; off = nextTag(b, fm, off) {
 				home, flags, csum := decodeTag(b, off, fm)
-				s.tags = append(s.tags, histTag{home: home, csum: csum, flags: flags})
+				s.addTag(m.runLo, home, csum, flags)
 			}
-			m.tagHi = len(s.tags)
+			m.tagHi, m.runHi = s.ntags, len(s.druns)
 			if end := pos + 1 + uint64(m.tagHi-m.tagLo); end <= s.j.Last {
 				next = end
 			}
@@ -292,6 +382,23 @@ func (s *histScan) block(pos uint64, b []byte) (next uint64, meta bool) {
 	return next, true
 }
 
+// addTag records the next tag of the descriptor whose runs start at
+// druns[lo].
+func (s *histScan) addTag(lo int, home uint64, csum uint32, flags uint16) {
+	t := uint32(s.ntags)
+	s.ntags++
+	s.h.csums.set(int(t), csum)
+	esc := flags&FlagEscape != 0
+	if k := len(s.druns) - 1; k >= lo {
+		r := &s.druns[k]
+		if n := uint64(r.n); !r.fromLog && home > r.home && r.home+n == home && r.tag+r.n == t && r.esc == esc {
+			r.n++
+			return
+		}
+	}
+	s.druns = append(s.druns, drun{home: home, tag: t, n: 1, esc: esc})
+}
+
 // histChain is one transaction's chain of blocks as found.
 type histChain struct {
 	seq       uint32
@@ -317,14 +424,6 @@ func (s *histScan) next(m *histMeta, fn func(pos uint64, tag int)) uint64 {
 		p = s.j.wrap(p + 1)
 	}
 	return p
-}
-
-// eachData calls fn with every data block of chain c: its position and
-// its tag, in log order.
-func (s *histScan) eachData(c *histChain, fn func(pos uint64, tag int)) {
-	for _, k := range c.metas {
-		s.next(&s.metas[k], fn)
-	}
 }
 
 // chains follows every chain from its first block: a valid descriptor or
@@ -378,61 +477,83 @@ func (s *histScan) follow(i int) histChain {
 // claim records that chain c wrote its blocks.
 func (s *histScan) claim(c *histChain) {
 	for _, k := range c.metas {
-		s.claimPos(s.metas[k].pos, c.seq)
+		m := &s.metas[k]
+		s.claimSpan(m.pos, 1+uint64(m.tagHi-m.tagLo), c.seq)
 	}
-	s.eachData(c, func(p uint64, _ int) { s.claimPos(p, c.seq) })
 	if c.commit >= 0 {
 		s.claimPos(s.metas[c.commit].pos, c.seq)
 	}
 }
 
-// claim is one journal block written by transaction seq.
+// claim is a span of journal blocks [pos, end) written by transaction seq.
 type claim struct {
-	pos uint64
-	seq uint32
+	pos, end uint64
+	seq      uint32
 }
 
-func (s *histScan) claimPos(p uint64, seq uint32) { s.claims = append(s.claims, claim{p, seq}) }
+func (s *histScan) claimPos(p uint64, seq uint32) { s.claimSpan(p, 1, seq) }
 
-// settleClaims sorts the claims by block and keeps the newest of each (a
-// sorted slice: a map of every tag would cost several times more).
+// claimSpan records that transaction seq wrote n journal blocks from p on,
+// wrapping at the end of the log as PASS_REPLAY does.
+func (s *histScan) claimSpan(p, n uint64, seq uint32) {
+	s.spans(p, n, func(a, b uint64) {
+		s.claims = append(s.claims, claim{a, b, seq})
+		s.maxClaim = max(s.maxClaim, b-a)
+	})
+}
+
+// spans calls fn with the journal blocks [a, b) that n blocks from p on
+// cover, in pieces that do not wrap.
+func (s *histScan) spans(p, n uint64, fn func(a, b uint64)) {
+	j := s.j
+	if j.Last <= j.First || p < j.First || p >= j.Last {
+		return
+	}
+	for n > 0 {
+		k := min(n, j.Last-p)
+		fn(p, p+k)
+		n -= k
+		p = j.First
+	}
+}
+
+// settleClaims sorts the claims by their first block.
 func (s *histScan) settleClaims() {
 	slices.SortFunc(s.claims, func(a, b claim) int { return cmp.Compare(a.pos, b.pos) })
-	out := s.claims[:0]
-	for _, c := range s.claims {
-		if n := len(out); n > 0 && out[n-1].pos == c.pos {
-			if tidGT(c.seq, out[n-1].seq) {
-				out[n-1].seq = c.seq
-			}
-			continue
-		}
-		out = append(out, c)
-	}
-	s.claims = slices.Clip(out)
 }
 
-// newest is the newest sequence that wrote journal block p.
-func (s *histScan) newest(p uint64) (uint32, bool) {
-	i, ok := slices.BinarySearchFunc(s.claims, p, func(c claim, p uint64) int { return cmp.Compare(c.pos, p) })
-	if !ok {
-		return 0, false
+// newer appends to out the claims of a sequence newer than seq that
+// overlap the n journal blocks from p on.
+func (s *histScan) newer(out []claim, p, n uint64, seq uint32) []claim {
+	s.spans(p, n, func(a, b uint64) {
+		lo := uint64(0)
+		if a > s.maxClaim {
+			lo = a - s.maxClaim
+		}
+		i, _ := slices.BinarySearchFunc(s.claims, lo, func(c claim, v uint64) int { return cmp.Compare(c.pos, v) })
+		for ; i < len(s.claims) && s.claims[i].pos < b; i++ {
+			if c := s.claims[i]; c.end > a && c.seq != seq && tidGT(c.seq, seq) {
+				out = append(out, c)
+			}
+		}
+	})
+	return out
+}
+
+// covered says whether journal block p is in one of the claims.
+func covered(cs []claim, p uint64) bool {
+	for _, c := range cs {
+		if c.pos <= p && p < c.end {
+			return true
+		}
 	}
-	return s.claims[i].seq, true
+	return false
 }
 
 // keep checks each committed chain and stores the logged blocks of those
 // that pass.
 func (s *histScan) keep(chains []histChain) {
 	h := s.h
-	revoked := map[uint64]uint32{}
-	total := 0
-	for i := range chains {
-		if chains[i].committed {
-			total += chains[i].ntags
-		}
-	}
-	h.entries = slices.Grow(h.entries, total)
-	first := len(h.entries)
 	for i := range chains {
 		c := &chains[i]
 		if c.commit < 0 {
@@ -442,35 +563,29 @@ func (s *histScan) keep(chains []histChain) {
 			h.Skipped++
 			continue
 		}
-		before := len(h.entries)
+		before, beforeN := len(h.runs), h.n
 		dropped, ok := s.check(c, int32(len(h.txs)))
 		if !ok {
-			h.entries = h.entries[:before]
+			h.runs, h.n = h.runs[:before], beforeN
 			h.Skipped++
 			continue
 		}
 		h.Overwritten += dropped
 		cm := &s.metas[c.commit]
-		tx := HistTx{Sequence: c.seq, Start: c.start, CommitBlock: cm.pos, CommitTime: cm.time, Blocks: len(h.entries) - before}
+		tx := HistTx{Sequence: c.seq, Start: c.start, CommitBlock: cm.pos, CommitTime: cm.time, Blocks: h.n - beforeN}
 		for _, k := range c.metas {
 			for _, b := range s.metas[k].revokes {
 				tx.Revokes++
-				if r, ok := revoked[b]; !ok || tidGT(c.seq, r) {
-					revoked[b] = c.seq
+				if r, ok := h.revoked[b]; !ok || tidGT(c.seq, r) {
+					h.revoked[b] = c.seq
 				}
 			}
 		}
 		h.txs = append(h.txs, tx)
 	}
-	for i := first; i < len(h.entries); i++ {
-		e := &h.entries[i]
-		if r, ok := revoked[e.home]; ok && tidGEQ(r, e.seq) {
-			e.revoked = true
-		}
-	}
 }
 
-// check verifies chain c and appends to History.entries its logged blocks
+// check verifies chain c and appends to History.runs its logged blocks
 // that no newer transaction overwrote; it returns how many were dropped
 // and whether it passes (the caller removes what it appended if not).
 // With checksum v2/v3 each copy's tag checksum is checked when it is read
@@ -480,14 +595,30 @@ func (s *histScan) keep(chains []histChain) {
 func (s *histScan) check(c *histChain, tx int32) (int, bool) {
 	h := s.h
 	dropped := 0
-	s.eachData(c, func(p uint64, i int) {
-		if seq, ok := s.newest(p); ok && seq != c.seq && tidGT(seq, c.seq) {
-			dropped++
-			return
+	var over []claim
+	for _, k := range c.metas {
+		m := &s.metas[k]
+		if m.typ != BlockDescriptor {
+			continue
 		}
-		t := &s.tags[i]
-		h.entries = append(h.entries, hentry{home: t.home, jblk: p, seq: c.seq, csum: t.csum, tx: tx, flags: t.flags})
-	})
+		over = s.newer(over[:0], s.j.wrap(m.pos+1), uint64(m.tagHi-m.tagLo), c.seq)
+		p := s.j.wrap(m.pos + 1)
+		for _, r := range s.druns[m.runLo:m.runHi] {
+			if len(over) == 0 && p+uint64(r.n) <= s.j.Last {
+				h.addRun(r, p, tx) // nothing overwrote it, and it does not wrap
+				p = s.j.wrap(p + uint64(r.n))
+				continue
+			}
+			for k := range r.n {
+				if len(over) > 0 && covered(over, p) {
+					dropped++
+				} else {
+					h.add(r.home+uint64(k), p, r.tag+k, tx, r.esc, r.fromLog)
+				}
+				p = s.j.wrap(p + 1)
+			}
+		}
+	}
 	if s.j.Format.CsumV2or3() {
 		return dropped, true
 	}
@@ -526,10 +657,16 @@ func (s *histScan) v1OK(c *histChain, cm *Commit) bool {
 }
 
 // markLive marks the transactions recovery replays (same sequence and
-// commit block in Journal.Scan's log). A log that fails to scan marks none.
-func (s *histScan) markLive() {
-	l, err := s.j.Scan()
-	if err != nil || l.Empty {
+// commit block in Journal.Scan's log, l when given). A log that fails to
+// scan marks none.
+func (s *histScan) markLive(l *Log) {
+	if l == nil {
+		var err error
+		if l, err = s.j.Scan(); err != nil {
+			return
+		}
+	}
+	if l.Empty {
 		return
 	}
 	live := map[uint32]uint64{}
@@ -571,12 +708,48 @@ func (h *History) sort() {
 		txs[n], newIdx[i] = h.txs[i], int32(n)
 	}
 	h.txs = txs
-	for i := range h.entries {
-		h.entries[i].tx = newIdx[h.entries[i].tx]
+	for i := range h.runs {
+		r := &h.runs[i]
+		r.tx = newIdx[r.tx]
+		h.maxRun = max(h.maxRun, uint64(r.n))
 	}
-	slices.SortStableFunc(h.entries, func(a, b hentry) int {
+	slices.SortStableFunc(h.runs, func(a, b hrun) int {
 		return cmp.Or(cmp.Compare(a.home, b.home), cmp.Compare(a.tx, b.tx))
 	})
+}
+
+// add appends the copy of home in journal block jblk, described by tag,
+// to the runs of transaction tx: to the last run when it continues it.
+func (h *History) add(home, jblk uint64, tag uint32, tx int32, esc, fromLog bool) {
+	h.n++
+	if k := len(h.runs) - 1; k >= 0 {
+		r := &h.runs[k]
+		n := uint64(r.n)
+		if r.tx == tx && r.esc == esc && r.fromLog == fromLog && home > r.home && r.home+n == home && r.jblk+n == jblk && r.tag+r.n == tag && r.n < math.MaxUint32 {
+			r.n++
+			return
+		}
+	}
+	h.runs = append(h.runs, hrun{home: home, jblk: jblk, tag: tag, n: 1, tx: tx, esc: esc, fromLog: fromLog})
+}
+
+// addRun adds the copies of descriptor run d, from journal block jblk on,
+// as add would one by one.
+func (h *History) addRun(d drun, jblk uint64, tx int32) {
+	home, tag, n, esc := d.home, d.tag, d.n, d.esc
+	if n == 0 {
+		return
+	}
+	h.add(home, jblk, tag, tx, esc, d.fromLog)
+	r := &h.runs[len(h.runs)-1]
+	if rest := n - 1; rest > 0 && r.home+uint64(r.n)+uint64(rest) > r.home && r.n <= math.MaxUint32-rest {
+		r.n += rest // the run home, jblk, tag all continue
+		h.n += int(rest)
+		return
+	}
+	for k := uint32(1); k < n; k++ {
+		h.add(home+uint64(k), jblk+uint64(k), tag+k, tx, esc, d.fromLog)
+	}
 }
 
 // age is how many sequences seq lies before the newest one kept.
@@ -586,44 +759,103 @@ func (h *History) age(seq uint32) uint32 { return h.ref - seq }
 func (h *History) Transactions() []HistTx { return slices.Clone(h.txs) }
 
 // Len is the number of logged copies kept.
-func (h *History) Len() int { return len(h.entries) }
+func (h *History) Len() int { return h.n }
 
-// logged is the public form of entry e.
-func (h *History) logged(e *hentry) Logged {
-	t := &h.txs[e.tx]
-	return Logged{FSBlock: e.home, JBlock: e.jblk, Sequence: e.seq, CommitTime: t.CommitTime,
-		Escaped: e.flags&FlagEscape != 0, Revoked: e.revoked, Live: t.Live, checksum: e.csum}
+// logged is the public form of copy k of run r.
+func (h *History) logged(r *hrun, k uint64) Logged {
+	t := &h.txs[r.tx]
+	home := r.home + k
+	rv, ok := h.revoked[home]
+	return Logged{FSBlock: home, JBlock: r.jblk + k, Sequence: t.Sequence, CommitTime: t.CommitTime,
+		Escaped: r.esc, Revoked: ok && tidGEQ(rv, t.Sequence), Live: t.Live, checksum: h.csum(r, k)}
+}
+
+// csum is the tag checksum of copy k of run r.
+func (h *History) csum(r *hrun, k uint64) uint32 {
+	if r.fromLog {
+		return h.live.csums.at(int(r.tag) + int(k))
+	}
+	return h.csums.at(int(r.tag) + int(k))
+}
+
+// runsFrom is the index of the first run that may hold block b or a
+// later one: runs are sorted by their first block and none is longer
+// than maxRun.
+func (h *History) runsFrom(b uint64) int {
+	lo := uint64(0)
+	if b >= h.maxRun {
+		lo = b - h.maxRun + 1
+	}
+	i, _ := slices.BinarySearchFunc(h.runs, lo, func(r hrun, v uint64) int { return cmp.Compare(r.home, v) })
+	return i
 }
 
 // Versions returns the logged copies of filesystem block fsblk, newest
 // first (by sequence, wrap-aware; jbd2 logs a block at most once per
 // transaction).
 func (h *History) Versions(fsblk uint64) []Logged {
-	i := sort.Search(len(h.entries), func(i int) bool { return h.entries[i].home >= fsblk })
-	var out []Logged
-	for ; i < len(h.entries) && h.entries[i].home == fsblk; i++ {
-		out = append(out, h.logged(&h.entries[i]))
+	var at []*hrun
+	for i := h.runsFrom(fsblk); i < len(h.runs) && h.runs[i].home <= fsblk; i++ {
+		if r := &h.runs[i]; fsblk-r.home < uint64(r.n) {
+			at = append(at, r)
+		}
+	}
+	slices.SortStableFunc(at, func(a, b *hrun) int { return cmp.Compare(a.tx, b.tx) })
+	out := make([]Logged, 0, len(at))
+	for _, r := range at {
+		out = append(out, h.logged(r, fsblk-r.home))
 	}
 	return out
 }
 
 // Each calls fn with every logged copy, by filesystem block and then
 // newest first, until fn returns false.
-func (h *History) Each(fn func(Logged) bool) {
-	for i := range h.entries {
-		if !fn(h.logged(&h.entries[i])) {
-			return
+func (h *History) Each(fn func(Logged) bool) { h.each(h.blocksIn(0, math.MaxUint64), fn) }
+
+// EachIn calls fn with every logged copy of a filesystem block in
+// [lo, hi), by block and then newest first, until fn returns false. Its
+// cost follows the runs of copies in the range, not the whole log.
+func (h *History) EachIn(lo, hi uint64, fn func(Logged) bool) {
+	if hi > lo {
+		h.each(h.blocksIn(lo, hi-1), fn)
+	}
+}
+
+func (h *History) each(blocks []uint64, fn func(Logged) bool) {
+	for _, b := range blocks {
+		for _, l := range h.Versions(b) {
+			if !fn(l) {
+				return
+			}
 		}
 	}
 }
 
 // Blocks returns the filesystem blocks with at least one logged copy,
 // sorted.
-func (h *History) Blocks() []uint64 {
+func (h *History) Blocks() []uint64 { return h.blocksIn(0, math.MaxUint64) }
+
+// blocksIn returns the blocks in [lo, last] with at least one logged
+// copy, sorted.
+func (h *History) blocksIn(lo, last uint64) []uint64 {
 	var out []uint64
-	for i := range h.entries {
-		if n := len(out); n == 0 || out[n-1] != h.entries[i].home {
-			out = append(out, h.entries[i].home)
+	next := lo // blocks below next are listed already
+	for i := h.runsFrom(lo); i < len(h.runs) && h.runs[i].home <= last; i++ {
+		r := &h.runs[i]
+		k := uint64(0)
+		if next > r.home {
+			k = next - r.home
+		}
+		for ; k < uint64(r.n); k++ {
+			b := r.home + k // runs never wrap past 2^64 (add)
+			if b > last {
+				break
+			}
+			out = append(out, b)
+			if b == math.MaxUint64 {
+				return out
+			}
+			next = b + 1
 		}
 	}
 	return out
