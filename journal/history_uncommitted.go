@@ -26,14 +26,18 @@ func (h *History) DropUncommitted() int {
 	if dropped == 0 {
 		return 0
 	}
-	entries := h.entries[:0]
-	for _, e := range h.entries {
-		if k := newIdx[e.tx]; k >= 0 {
-			e.tx = k
-			entries = append(entries, e)
+	runs := h.runs[:0]
+	n := 0
+	for _, r := range h.runs {
+		if k := newIdx[r.tx]; k >= 0 {
+			r.tx = k
+			runs = append(runs, r)
+			n += int(r.n)
 		}
 	}
-	h.txs, h.entries = txs, entries
+	// Revokes the dropped transactions logged stay in h.revoked: a copy
+	// they mark as revoked is treated as less trustworthy, the safe side.
+	h.txs, h.runs, h.n = txs, runs, n
 	h.Skipped += dropped
 	return dropped
 }
