@@ -42,8 +42,13 @@ type Options struct {
 	// listed in Result.Missing, instead of failing the copy.
 	IgnoreErrors bool
 	// Done, when set, is advanced to the logical offset copied so far (for
-	// progress reports).
+	// progress reports): written, and with ReadBack read back too.
 	Done *atomic.Int64
+	// ReadBack checks the output during the copy: each written piece is
+	// flushed to the output disk (sync_file_range), dropped from the page
+	// cache and read back, while later pieces are read and written. Pieces
+	// the output filesystem cannot flush that way are left to Verify.
+	ReadBack bool
 }
 
 // Missing is a byte range of the file that could not be read and was left
@@ -61,6 +66,7 @@ type Result struct {
 	DataBytes uint64    `json:"data_bytes"` // bytes written (the rest are holes)
 	Missing   []Missing `json:"missing,omitempty"`
 	pieces    []piece   // what was written, for Verify
+	checked   int       // pieces[:checked] were read back during the copy (Options.ReadBack)
 }
 
 // piece is one written range and the CRC32C of its bytes.
@@ -83,14 +89,22 @@ type chunk struct {
 	buf []byte
 	bad []Missing // relative to the file, sorted
 	mem []byte    // the pool buffer buf lives in
-	crc uint32    // CRC32C of buf, when bad is empty (computed by the reader, which has time to spare)
+	crc uint32    // CRC32C of buf, when bad is empty (computed by the reader, while buf is in the cache)
+	// refs counts the stages (writer, hasher) still using mem.
+	refs *atomic.Int32
 }
 
 // CopyData writes the first size bytes of the file m maps into out,
 // reading data blocks through r: written runs are read in large pieces and
 // written at their offsets, holes and unwritten extents are never written
 // (out is truncated to size, so they stay holes), blocks mapped past size
-// are not read. Reading, writing and hashing overlap. out must be empty.
+// are not read. out must be empty.
+//
+// Four goroutines overlap: the reader (large reads, CRC32C of each piece
+// while it is in the cache), the hasher (sha256 of the bytes as read, in
+// logical order; holes from a shared zero buffer), the writer, and, with
+// o.ReadBack, the checker, which flushes each written piece, drops it from
+// the page cache and reads it back (see readBack).
 func CopyData(out *os.File, m *inode.BlockMap, r BlockReader, size uint64, o Options) (*Result, error) {
 	bs := uint64(o.BlockSize)
 	if bs == 0 || bs&(bs-1) != 0 || ChunkSize%bs != 0 {
@@ -105,6 +119,111 @@ func CopyData(out *os.File, m *inode.BlockMap, r BlockReader, size uint64, o Opt
 		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	res := &Result{Size: size}
+	p := newPipeline(size, bs)
+	var g errgroup.Group
+	g.Go(func() error {
+		defer p.closeReader()
+		err := readRuns(m, r, size, bs, p.bufSize, o.IgnoreErrors, p)
+		if err != nil {
+			p.abort()
+		}
+		return err
+	})
+	h := sha256.New()
+	g.Go(func() error {
+		var pos uint64
+		for c := range p.toHash {
+			hashZeros(h, c.off-pos)
+			h.Write(c.buf)
+			pos = c.off + uint64(len(c.buf))
+			res.Missing = append(res.Missing, c.bad...)
+			p.release(c)
+		}
+		hashZeros(h, size-min(pos, size))
+		return nil
+	})
+	var rb *readBack
+	if o.ReadBack {
+		rb = newReadBack(out, p.bufSize)
+		g.Go(func() error {
+			err := rb.run(p.toCheck, o.Done)
+			if err != nil {
+				p.abort()
+			}
+			return err
+		})
+	}
+	g.Go(func() error {
+		defer close(p.toCheck)
+		err := res.writeAll(out, p, rb, o.Done)
+		if err != nil {
+			p.abort()
+		}
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if rb != nil {
+		res.checked = rb.checked
+	}
+	res.SHA256 = fmt.Sprintf("%x", h.Sum(nil))
+	return res, nil
+}
+
+// writeAll writes the chunks the reader sends, in order, and passes each
+// written piece on to the checker (with rb) as soon as its writeback has
+// been started. After an abort it only drains.
+func (res *Result) writeAll(out *os.File, p *pipeline, rb *readBack, done *atomic.Int64) error {
+	for c := range p.toWrite {
+		if p.stopped.Load() {
+			p.release(c)
+			continue
+		}
+		first := len(res.pieces)
+		err := res.write(out, c)
+		p.release(c)
+		if err != nil {
+			return err
+		}
+		if rb == nil {
+			if done != nil {
+				done.Store(int64(c.off) + int64(len(c.buf)))
+			}
+			continue
+		}
+		for _, pc := range res.pieces[first:] {
+			if err := rb.startWriteback(pc); err != nil {
+				return err
+			}
+			select {
+			case p.toCheck <- pc:
+			case <-p.stop:
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// pipeline is what the copy's goroutines share: the buffers and the
+// channels between the stages.
+type pipeline struct {
+	bufSize uint64
+	pool    chan []byte
+	toWrite chan chunk
+	toHash  chan chunk
+	toCheck chan piece
+	stop    chan struct{}
+	stopped atomic.Bool
+}
+
+// checkAhead bounds how many written pieces may wait for the read-back
+// check (the writer blocks beyond it): 16 pieces, at most 64 MiB of dirty
+// pages in flight to the output disk.
+const checkAhead = 16
+
+func newPipeline(size, bs uint64) *pipeline {
 	// Buffers sized to the file: a copy of thousands of small files must
 	// not allocate 24 MiB for each.
 	bufSize := min(uint64(ChunkSize), (size+bs-1)/bs*bs)
@@ -112,63 +231,47 @@ func CopyData(out *os.File, m *inode.BlockMap, r BlockReader, size uint64, o Opt
 	if bufSize > 0 {
 		nbuf = int(min(uint64(chunkBuffers), max(1, (size+bufSize-1)/bufSize)))
 	}
-	pool := make(chan []byte, nbuf)
+	p := &pipeline{bufSize: bufSize, pool: make(chan []byte, nbuf),
+		toWrite: make(chan chunk, chunkBuffers), toHash: make(chan chunk, chunkBuffers),
+		toCheck: make(chan piece, checkAhead), stop: make(chan struct{})}
 	for range nbuf {
-		pool <- make([]byte, bufSize)
+		p.pool <- make([]byte, bufSize)
 	}
-	toWrite := make(chan chunk, chunkBuffers)
-	toHash := make(chan chunk, chunkBuffers)
-	h := sha256.New()
-	var g errgroup.Group
-	stop := make(chan struct{})
-	var stopped atomic.Bool
-	abort := func() {
-		if stopped.CompareAndSwap(false, true) {
-			close(stop)
+	return p
+}
+
+func (p *pipeline) abort() {
+	if p.stopped.CompareAndSwap(false, true) {
+		close(p.stop)
+	}
+}
+
+// send hands c to the writer and the hasher; false when the copy was
+// abandoned.
+func (p *pipeline) send(c chunk) bool {
+	c.refs = new(atomic.Int32)
+	c.refs.Store(2)
+	for _, to := range []chan chunk{p.toHash, p.toWrite} {
+		select {
+		case to <- c:
+		case <-p.stop:
+			return false
 		}
 	}
-	g.Go(func() error {
-		defer close(toWrite)
-		err := readRuns(m, r, size, bs, bufSize, o.IgnoreErrors, pool, toWrite, stop)
-		if err != nil {
-			abort()
-		}
-		return err
-	})
-	g.Go(func() error {
-		defer close(toHash)
-		for c := range toWrite {
-			if stopped.Load() {
-				continue
-			}
-			if err := res.write(out, c); err != nil {
-				abort()
-				return err
-			}
-			if o.Done != nil {
-				o.Done.Store(int64(c.off) + int64(len(c.buf)))
-			}
-			toHash <- c
-		}
-		return nil
-	})
-	g.Go(func() error {
-		var pos uint64
-		for c := range toHash {
-			hashZeros(h, c.off-pos)
-			h.Write(c.buf)
-			pos = c.off + uint64(len(c.buf))
-			res.Missing = append(res.Missing, c.bad...)
-			pool <- c.mem
-		}
-		hashZeros(h, size-min(pos, size))
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return nil, err
+	return true
+}
+
+// release returns c's buffer to the pool once both the writer and the
+// hasher are done with it.
+func (p *pipeline) release(c chunk) {
+	if c.refs.Add(-1) == 0 {
+		p.pool <- c.mem
 	}
-	res.SHA256 = fmt.Sprintf("%x", h.Sum(nil))
-	return res, nil
+}
+
+func (p *pipeline) closeReader() {
+	close(p.toWrite)
+	close(p.toHash)
 }
 
 var zeros = make([]byte, 1<<20)
@@ -208,8 +311,8 @@ func (res *Result) write(out *os.File, c chunk) error {
 }
 
 // readRuns reads every written run below size in chunks, in logical order,
-// and sends them to out. Buffers come from pool.
-func readRuns(m *inode.BlockMap, r BlockReader, size, bs, chunkSize uint64, ignore bool, pool chan []byte, out chan<- chunk, stop <-chan struct{}) error {
+// and sends them to the writer and the hasher. Buffers come from p.pool.
+func readRuns(m *inode.BlockMap, r BlockReader, size, bs, chunkSize uint64, ignore bool, p *pipeline) error {
 	for _, run := range coalesce(m.Runs) {
 		lo := uint64(run.Logical) * bs
 		if lo >= size {
@@ -220,15 +323,14 @@ func readRuns(m *inode.BlockMap, r BlockReader, size, bs, chunkSize uint64, igno
 			n := min(chunkSize, hi-off)
 			var mem []byte
 			select {
-			case mem = <-pool:
-			case <-stop:
+			case mem = <-p.pool:
+			case <-p.stop:
 				return nil
 			}
 			phys := run.Physical + (off-lo)/bs
 			c := chunk{off: off, buf: mem[:n], mem: mem}
 			if err := r.ReadBlocks(c.buf, phys); err != nil {
 				if !ignore {
-					pool <- mem
 					return fmt.Errorf("reading file bytes %d..%d (blocks %d..%d): %w", off, off+n-1, phys, phys+n/bs-1, err)
 				}
 				c.bad = readEach(r, c.buf, phys, off, bs)
@@ -238,9 +340,7 @@ func readRuns(m *inode.BlockMap, r BlockReader, size, bs, chunkSize uint64, igno
 			if len(c.bad) == 0 {
 				c.crc = crc32.Checksum(c.buf, castagnoli)
 			}
-			select {
-			case out <- c:
-			case <-stop:
+			if !p.send(c) {
 				return nil
 			}
 		}
@@ -306,57 +406,6 @@ func clipBad(c *chunk) {
 		}
 	}
 	c.bad = kept
-}
-
-// Verify reads back every range the copy wrote from path and compares it
-// with what was written (CRC32C of each piece), and checks the size. The
-// caller flushes and drops the file's cached pages first, so that the
-// bytes come from the output disk.
-func (res *Result) Verify(f *os.File) error {
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrOutput, err)
-	}
-	if uint64(st.Size()) != res.Size {
-		return fmt.Errorf("%w: %s is %d bytes after writing, not %d", ErrVerify, f.Name(), st.Size(), res.Size)
-	}
-	// Two readers: on a warm cache the check is CPU-bound (CRC32C), on a
-	// disk two requests in flight help too.
-	bufLen := 0
-	for _, p := range res.pieces {
-		bufLen = max(bufLen, min(p.n, ChunkSize))
-	}
-	var g errgroup.Group
-	for w := range 2 {
-		g.Go(func() error {
-			buf := make([]byte, bufLen)
-			for k := w; k < len(res.pieces); k += 2 {
-				p := res.pieces[k]
-				crc, err := crcAt(f, p, buf)
-				if err != nil {
-					return fmt.Errorf("%w: re-reading %s: %v", ErrVerify, f.Name(), err)
-				}
-				if crc != p.crc {
-					return fmt.Errorf("%w: %s bytes %d..%d read back differ from what was written", ErrVerify, f.Name(), p.off, p.off+uint64(p.n)-1)
-				}
-			}
-			return nil
-		})
-	}
-	return g.Wait()
-}
-
-func crcAt(f *os.File, p piece, buf []byte) (uint32, error) {
-	var crc uint32
-	for done := 0; done < p.n; {
-		n := min(len(buf), p.n-done)
-		if _, err := f.ReadAt(buf[:n], int64(p.off)+int64(done)); err != nil {
-			return 0, err
-		}
-		crc = crc32.Update(crc, castagnoli, buf[:n])
-		done += n
-	}
-	return crc, nil
 }
 
 // ErrVerify: what was read back from the output is not what was written.
