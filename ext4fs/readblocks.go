@@ -9,7 +9,9 @@ import (
 // blocks from start on, as the view shows them: one device read for the
 // whole run (past the device cache), then every block a higher layer
 // (journal replay, fast-commit replay) holds copied over it. It is
-// ReadBlock for large contiguous runs (a file copy).
+// ReadBlock for large contiguous runs (a file copy). It allocates nothing
+// and copies each byte once, except the blocks a higher layer holds (read
+// by that layer, then copied over).
 func (fs *FS) ReadBlocks(p []byte, start uint64) error {
 	bs := uint64(fs.bs)
 	n := uint64(len(p)) / bs
@@ -23,12 +25,18 @@ func (fs *FS) ReadBlocks(p []byte, start uint64) error {
 	if _, err := fs.dev.dev.ReadAt(p, int64(start*bs)); err != nil {
 		return err
 	}
+	// The layers above the device, looked up once per call (not per
+	// block); a view without any needs no per-block work at all.
+	var upper [numLayers]Source
+	k := 0
+	for l := fs.top; l > LayerDevice; l-- {
+		if src := fs.source(l); src != nil {
+			upper[k] = src
+			k++
+		}
+	}
 	for i := range n {
-		for l := fs.top; l > LayerDevice; l-- {
-			src := fs.source(l)
-			if src == nil {
-				continue
-			}
+		for _, src := range upper[:k] {
 			b, ok, err := src.ReadBlock(start + i)
 			if err != nil {
 				return err
