@@ -327,24 +327,53 @@ func readRuns(m *inode.BlockMap, r BlockReader, size, bs, chunkSize uint64, igno
 			case <-p.stop:
 				return nil
 			}
-			phys := run.Physical + (off-lo)/bs
 			c := chunk{off: off, buf: mem[:n], mem: mem}
-			if err := r.ReadBlocks(c.buf, phys); err != nil {
-				if !ignore {
-					return fmt.Errorf("reading file bytes %d..%d (blocks %d..%d): %w", off, off+n-1, phys, phys+n/bs-1, err)
-				}
-				c.bad = readEach(r, c.buf, phys, off, bs)
-			}
-			c.buf = c.buf[:min(n, size-off)] // the last block's tail past size
-			clipBad(&c)
-			if len(c.bad) == 0 {
-				c.crc = crc32.Checksum(c.buf, castagnoli)
+			if err := readChunk(r, &c, run.Physical+(off-lo)/bs, size, bs, ignore); err != nil {
+				return err
 			}
 			if !p.send(c) {
 				return nil
 			}
 		}
 	}
+	return nil
+}
+
+// readStep is the size of one read within a chunk: the CRC32C of each step
+// is computed right after its read, while the bytes are still in the CPU
+// cache (over a whole 4 MiB chunk it costs twice as much).
+const readStep = 512 << 10
+
+// readChunk fills c.buf from physical block phys on, in readStep reads,
+// and computes its CRC32C. With ignore, a failed read is retried block by
+// block and the unreadable blocks are zeroed and listed in c.bad. The
+// last block's tail past size is cut off c.buf.
+func readChunk(r BlockReader, c *chunk, phys, size, bs uint64, ignore bool) error {
+	n := uint64(len(c.buf))
+	keep := min(n, size-c.off)
+	var crc uint32
+	for s := uint64(0); s < n; s += readStep {
+		e := min(s+readStep, n)
+		part := c.buf[s:e]
+		if err := r.ReadBlocks(part, phys+s/bs); err != nil {
+			if !ignore {
+				return fmt.Errorf("reading file bytes %d..%d (blocks %d..%d): %w", c.off+s, c.off+e-1, phys+s/bs, phys+e/bs-1, err)
+			}
+			for _, b := range readEach(r, part, phys+s/bs, c.off+s, bs) {
+				if k := len(c.bad); k > 0 && c.bad[k-1].End == b.Start {
+					c.bad[k-1].End = b.End
+					continue
+				}
+				c.bad = append(c.bad, b)
+			}
+		}
+		if s < keep {
+			crc = crc32.Update(crc, castagnoli, part[:min(e, keep)-s])
+		}
+	}
+	c.buf = c.buf[:keep]
+	clipBad(c)
+	c.crc = crc // used only when c.bad is empty
 	return nil
 }
 
