@@ -186,7 +186,9 @@ func (res *Result) writeAll(out *os.File, p *pipeline, rb *readBack, done *atomi
 		if err != nil {
 			return err
 		}
-		if rb == nil {
+		if rb == nil || rb.off.Load() {
+			// Nothing reads back during the copy (any more): progress is
+			// what was written.
 			if done != nil {
 				done.Store(int64(c.off) + int64(len(c.buf)))
 			}
