@@ -22,9 +22,10 @@ const readBackSize = 1 << 20
 // next ones are read and written keeps both disks busy, and the bytes read
 // back from a cache-only filesystem (tmpfs) are still in the CPU cache.
 type readBack struct {
-	f   *os.File
-	fd  int
-	buf []byte
+	f      *os.File
+	fd     int
+	buf    []byte
+	direct *directReader // nil: read back through the page cache
 	// off: the output filesystem cannot flush a range (sync_file_range
 	// unsupported); the remaining pieces are left to Verify after fsync.
 	off     atomic.Bool
@@ -32,7 +33,8 @@ type readBack struct {
 }
 
 func newReadBack(f *os.File, bufSize uint64) *readBack {
-	return &readBack{f: f, fd: int(f.Fd()), buf: make([]byte, min(bufSize, readBackSize))}
+	n := min(bufSize, readBackSize)
+	return &readBack{f: f, fd: int(f.Fd()), buf: make([]byte, n), direct: openDirect(f, int(n))}
 }
 
 // unsupported reports whether a sync_file_range error means the output
@@ -62,6 +64,7 @@ func (rb *readBack) startWriteback(p piece) error {
 // run checks the pieces from in, in order, until in is closed. After its
 // first failure it only drains in.
 func (rb *readBack) run(in <-chan piece, done *atomic.Int64) error {
+	defer rb.direct.close()
 	var err error
 	for p := range in {
 		if err != nil || rb.off.Load() {
@@ -93,10 +96,29 @@ func (rb *readBack) check(p piece) (ok bool, err error) {
 		// would not report it again, so it ends the copy here.
 		return false, fmt.Errorf("%w: flushing %d bytes at offset %d of %s: %w", ErrOutput, p.n, p.off, rb.f.Name(), err)
 	}
-	// Best effort: on filesystems that keep the pages (tmpfs) the read
-	// back comes from memory.
+	// Frees the page cache; for the buffered read-back also what makes it
+	// come from the disk (best effort: on filesystems that keep the pages,
+	// tmpfs, it comes from memory).
 	unix.Fadvise(rb.fd, int64(p.off), int64(p.n), unix.FADV_DONTNEED)
+	if rb.direct != nil && p.off%directAlign == 0 { // else this piece through the page cache
+		crc, ok, err := rb.direct.crc(p)
+		switch {
+		case err != nil:
+			return false, err
+		case ok && crc != p.crc:
+			return false, mismatch(rb.f, p)
+		case ok:
+			return true, nil
+		}
+		// EINVAL or a short read: the page cache from now on.
+		rb.direct.close()
+		rb.direct = nil
+	}
 	return true, checkPiece(rb.f, p, rb.buf)
+}
+
+func mismatch(f *os.File, p piece) error {
+	return fmt.Errorf("%w: %s bytes %d..%d read back differ from what was written", ErrVerify, f.Name(), p.off, p.off+uint64(p.n)-1)
 }
 
 // checkPiece reads piece p back from f into buf (in len(buf) reads) and
@@ -112,7 +134,7 @@ func checkPiece(f *os.File, p piece, buf []byte) error {
 		done += n
 	}
 	if crc != p.crc {
-		return fmt.Errorf("%w: %s bytes %d..%d read back differ from what was written", ErrVerify, f.Name(), p.off, p.off+uint64(p.n)-1)
+		return mismatch(f, p)
 	}
 	return nil
 }
