@@ -15,4 +15,3 @@ type errorReport struct {
 	// filesystem: the partitions, what each holds, which to choose.
 	PartitionTable *jsonPartitionReport `json:"partition_table,omitempty"`
 }
-
