@@ -65,7 +65,7 @@ func toJSONExtractReport(r *extractReport) *jsonExtractReport {
 		j.Extracted = append(j.Extracted, toJSONExtracted(x))
 	}
 	for _, f := range r.Failed {
-		j.Failed = append(j.Failed, jsonExtractFailed{Inode: f.Inode, Error: f.Error, ExitCode: f.ExitCode})
+		j.Failed = append(j.Failed, jsonExtractFailed(f)) // same fields: a field added to extractFailure fails here until the schema has it
 	}
 	return j
 }
