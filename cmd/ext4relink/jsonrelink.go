@@ -1,9 +1,9 @@
 package main
 
 // The JSON schema of relink --json (and of the skipped orphans extract
-// --json lists) lives here; package types (engine.Relinked, engine.CreatedDir,
-// engine.Skipped, engine.PastEOF, ext4fs.Change) carry no tags. Typed values are written as
-// their String().
+// --json lists) lives here; package types (engine.Relinked,
+// engine.CreatedDir, engine.Skipped, engine.PastEOF, ext4fs.Change) carry
+// no tags. Typed values are written as their String().
 
 import "github.com/ext4relink/ext4relink/engine"
 
