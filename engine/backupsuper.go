@@ -9,14 +9,14 @@ import (
 // Backup says which superblock copy a filesystem was loaded from
 // (LoadFSBackup): the e2fsck -b/-B of a read-only reader.
 type Backup struct {
-	Block     uint64 `json:"block"`      // the superblock's block, in BlockSize units
-	BlockSize uint32 `json:"block_size"` // the filesystem block size
-	Group     uint16 `json:"group"`      // s_block_group_nr of the copy
+	Block     uint64 // the superblock's block, in BlockSize units
+	BlockSize uint32 // the filesystem block size
+	Group     uint16 // s_block_group_nr of the copy
 	// LogReplayed: the copy says nothing about a pending recovery (backups
 	// are written by mke2fs and resize only), so the journal was replayed
 	// because its own superblock says it holds a log (s_start != 0), as
 	// e2fsck's "run journal anyway" does.
-	LogReplayed bool `json:"log_replayed"`
+	LogReplayed bool
 }
 
 // backupDev shows the engine a device whose primary superblock and group

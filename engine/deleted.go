@@ -50,28 +50,28 @@ func (s *DeletedState) UnmarshalJSON(b []byte) error {
 // DeletedFile is one file deleted while closed, as its newest live copy
 // in the journal describes it.
 type DeletedFile struct {
-	Inode    uint32     `json:"inode"`
-	Path     string     `json:"path,omitempty"`
-	PathFrom PathSource `json:"path_from,omitempty"`
+	Inode    uint32
+	Path     string
+	PathFrom PathSource
 	// PathReason says why no path is given.
-	PathReason string       `json:"path_reason,omitempty"`
-	Type       FileType     `json:"type"`
-	Size       uint64       `json:"size"`
-	Mode       uint16       `json:"mode"` // permission bits
-	UID        uint32       `json:"uid"`
-	GID        uint32       `json:"gid"`
-	Mtime      time.Time    `json:"mtime"`
-	Dtime      time.Time    `json:"dtime"` // the freed inode's i_dtime
-	State      DeletedState `json:"state"`
+	PathReason string
+	Type       FileType
+	Size       uint64
+	Mode       uint16 // permission bits
+	UID        uint32
+	GID        uint32
+	Mtime      time.Time
+	Dtime      time.Time // the freed inode's i_dtime
+	State      DeletedState
 	// Reason says why the state is not intact.
-	Reason string `json:"reason,omitempty"`
+	Reason string
 	// Sequence and Committed: the transaction holding the live copy.
-	Sequence  uint32    `json:"sequence"`
-	Committed time.Time `json:"committed"`
+	Sequence  uint32
+	Committed time.Time
 	// Blocks counts the blocks it needs (data and map blocks); Reused
 	// counts those in use again or taken since the deletion.
-	Blocks uint64 `json:"blocks"`
-	Reused uint64 `json:"reused_blocks,omitempty"`
+	Blocks uint64
+	Reused uint64
 
 	live *inode.Inode      // the live copy
 	bmap *inode.BlockMap   // its map (nil when incomplete)
@@ -93,16 +93,16 @@ func (d *DeletedFile) MapBlock(b uint64) ([]byte, bool) {
 
 // DeletedList is what Deleted found.
 type DeletedList struct {
-	Files []DeletedFile `json:"files"`
+	Files []DeletedFile
 	// Transactions is how many transactions the journal's log area still
 	// holds; Oldest the commit time of the oldest one: files deleted
 	// before it cannot be found.
-	Transactions int       `json:"transactions"`
-	Oldest       time.Time `json:"oldest_transaction,omitempty"`
+	Transactions int
+	Oldest       time.Time
 	// Gone counts freed inodes whose only live copies are older than
 	// every complete transaction still in the journal: they are not
 	// listed, as their map is no longer known for certain.
-	Gone int `json:"not_recoverable,omitempty"`
+	Gone int
 }
 
 // Deleted lists the files deleted while closed whose live inode a

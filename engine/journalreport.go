@@ -10,44 +10,44 @@ import (
 // JournalReport is what `ext4relink journal` shows: the journal superblock
 // and every transaction the recovery scan found, as a short logdump.
 type JournalReport struct {
-	Present       bool        `json:"present"`
-	External      bool        `json:"external,omitempty"`
-	Inode         uint32      `json:"inode,omitempty"`
-	NeedsRecovery bool        `json:"needs_recovery"`
-	Blocks        uint32      `json:"blocks,omitempty"`   // s_maxlen
-	First         uint32      `json:"first,omitempty"`    // s_first
-	Start         uint32      `json:"start"`              // s_start (0: empty)
-	Sequence      uint32      `json:"sequence,omitempty"` // s_sequence
-	Features      []string    `json:"features,omitempty"`
-	Transactions  []TxnReport `json:"transactions"`
-	Stop          string      `json:"stop,omitempty"`
-	ReplayBlocks  int         `json:"replay_blocks"` // distinct filesystem blocks the replay writes
+	Present       bool
+	External      bool
+	Inode         uint32
+	NeedsRecovery bool
+	Blocks        uint32 // s_maxlen
+	First         uint32 // s_first
+	Start         uint32 // s_start (0: empty)
+	Sequence      uint32 // s_sequence
+	Features      []string
+	Transactions  []TxnReport
+	Stop          string
+	ReplayBlocks  int // distinct filesystem blocks the replay writes
 	// ReplayProblem is set when a logged copy the replay needs fails its
 	// data checksum: the kernel's recovery (and so any mount) then fails.
-	ReplayProblem string           `json:"replay_problem,omitempty"`
-	FastCommit    *FastCommitShort `json:"fast_commit,omitempty"`
-	Note          string           `json:"note,omitempty"`
-	BytesRead     uint64           `json:"bytes_read"` // journal bytes read to build this report
+	ReplayProblem string
+	FastCommit    *FastCommitShort
+	Note          string
+	BytesRead     uint64 // journal bytes read to build this report
 }
 
 // TxnReport is one transaction.
 type TxnReport struct {
-	Sequence   uint32    `json:"sequence"`
-	Start      uint64    `json:"start"`
-	DataBlocks int       `json:"data_blocks"`
-	Revokes    int       `json:"revokes"`
-	Committed  bool      `json:"committed"`
-	CommitTime time.Time `json:"commit_time,omitzero"`
-	Checksum   string    `json:"checksum"`
-	Replayed   bool      `json:"replayed"`
+	Sequence   uint32
+	Start      uint64
+	DataBlocks int
+	Revokes    int
+	Committed  bool
+	CommitTime time.Time
+	Checksum   string
+	Replayed   bool
 }
 
 // FastCommitShort summarises the fast-commit area.
 type FastCommitShort struct {
-	ExpectedTID uint32   `json:"expected_tid"`
-	Valid       int      `json:"valid_records"`
-	Records     []string `json:"records,omitempty"`
-	Stop        string   `json:"stop,omitempty"`
+	ExpectedTID uint32
+	Valid       int
+	Records     []string
+	Stop        string
 }
 
 // JournalReport scans the journal (descriptor, revoke and commit blocks

@@ -45,29 +45,29 @@ func (s *PathSource) UnmarshalJSON(b []byte) error {
 // found, and the full path it gives (empty when its directory has no
 // known path).
 type NameCandidate struct {
-	Path     string     `json:"path,omitempty"`
-	Parent   uint32     `json:"parent"` // the directory holding the entry
-	Name     string     `json:"name"`
-	From     PathSource `json:"from"`
-	Sequence uint32     `json:"sequence,omitempty"`  // journal: the transaction holding the copy
-	Commit   *time.Time `json:"committed,omitempty"` // journal: its commit time
-	Block    uint64     `json:"block"`               // the directory block (the inode's block for inline directories)
+	Path     string
+	Parent   uint32 // the directory holding the entry
+	Name     string
+	From     PathSource
+	Sequence uint32     // journal: the transaction holding the copy
+	Commit   *time.Time // journal: its commit time
+	Block    uint64     // the directory block (the inode's block for inline directories)
 }
 
 // NameResult is what OriginalPaths found for one orphan. Path is set only
 // when the evidence names exactly one path; otherwise Reason says why not
 // and Candidates lists every name found (the JSON's path_candidates).
 type NameResult struct {
-	Path       string          `json:"path,omitempty"`
-	From       PathSource      `json:"path_from,omitempty"`
-	Candidates []NameCandidate `json:"path_candidates,omitempty"`
-	Reason     string          `json:"path_reason,omitempty"`
+	Path       string
+	From       PathSource
+	Candidates []NameCandidate
+	Reason     string
 	// ParentOf lists, for a directory orphan, the orphans whose original
 	// parent it is: a removed directory pinned by a file open inside it.
-	ParentOf []uint32 `json:"parent_of,omitempty"`
+	ParentOf []uint32
 	// Parent is the directory the chosen name was in (0 when unknown).
-	Parent    uint32 `json:"-"`
-	Name      string `json:"-"`
+	Parent    uint32
+	Name      string
 	parentGen uint32
 }
 

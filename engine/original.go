@@ -21,10 +21,10 @@ import (
 
 // CreatedDir is a directory the plan creates (--parents).
 type CreatedDir struct {
-	Path      string `json:"path"`
-	Inode     uint32 `json:"inode"`
-	Parent    uint32 `json:"parent"`
-	DirChange string `json:"dir_change"`
+	Path      string
+	Inode     uint32
+	Parent    uint32
+	DirChange string
 }
 
 // pinnedDirNote replaces dirOrphanNote for a removed directory a file open

@@ -11,22 +11,22 @@ import (
 
 // Orphan is one inode on the orphan list or in the orphan file.
 type Orphan struct {
-	Inode    uint32       `json:"inode"`
-	Source   OrphanSource `json:"source"`             // "chain" (s_last_orphan list), "orphan_file", or "stranded" (see walkStranded)
-	Position int          `json:"position,omitempty"` // 1-based position in the chain
-	Slot     int          `json:"slot,omitempty"`     // 0-based slot in the orphan file
-	Next     uint32       `json:"next,omitempty"`     // chain: the next orphan (its i_dtime)
+	Inode    uint32
+	Source   OrphanSource // "chain" (s_last_orphan list), "orphan_file", or "stranded" (see walkStranded)
+	Position int          // 1-based position in the chain
+	Slot     int          // 0-based slot in the orphan file
+	Next     uint32       // chain: the next orphan (its i_dtime)
 
-	Type   FileType  `json:"type"`
-	Mode   uint16    `json:"mode"` // permission bits
-	UID    uint32    `json:"uid"`
-	GID    uint32    `json:"gid"`
-	Size   uint64    `json:"size"`
-	Links  uint16    `json:"links"`
-	Blocks uint64    `json:"blocks"` // allocated 512-byte sectors (i_blocks)
-	Mtime  time.Time `json:"mtime"`
-	Ctime  time.Time `json:"ctime"`
-	Dtime  uint32    `json:"dtime"` // raw i_dtime: the chain link for chain members
+	Type   FileType
+	Mode   uint16 // permission bits
+	UID    uint32
+	GID    uint32
+	Size   uint64
+	Links  uint16
+	Blocks uint64 // allocated 512-byte sectors (i_blocks)
+	Mtime  time.Time
+	Ctime  time.Time
+	Dtime  uint32 // raw i_dtime: the chain link for chain members
 	// State: "deleted-open" (links 0: the file ext4relink can bring back),
 	// "past-eof" (links 0, i_size > 0, written blocks past i_size: a write
 	// or truncate was in flight; brought back, see StatePastEOF),
@@ -34,25 +34,25 @@ type Orphan struct {
 	// "releasing" (links 0, i_size 0, written blocks still mapped: the
 	// kernel had begun freeing the file, cutting i_size first; never
 	// touched).
-	State OrphanState `json:"state"`
+	State OrphanState
 	// PastEOFBlocks counts the written blocks past i_size (past-eof and
 	// releasing orphans).
-	PastEOFBlocks uint64 `json:"past_eof_blocks,omitempty"`
+	PastEOFBlocks uint64
 	// Problem is set when the inode could not be read or validated.
-	Problem string `json:"problem,omitempty"`
+	Problem string
 
 	loc InodeLoc
 }
 
 // OrphanList is everything list reports.
 type OrphanList struct {
-	Orphans  []Orphan `json:"orphans"`
-	Problems []string `json:"problems,omitempty"` // chain loops, out-of-range links, bad orphan-file blocks
+	Orphans  []Orphan
+	Problems []string // chain loops, out-of-range links, bad orphan-file blocks
 	// Damaged is set when the list itself is damaged (the chain loops or
 	// links out of range, an orphan-file slot holds an impossible inode
 	// number): a *super.FormatError naming the link. list shows what it
 	// can; a relink cuts the damage, and --all wants --scan (listdamage.go).
-	Damaged error `json:"-"`
+	Damaged error
 	// scanned: ScanOrphans added what lies on no list (see cutDamage).
 	scanned bool
 }

@@ -40,19 +40,19 @@ func pastEOFSpan(m *inode.BlockMap, size, bs uint64) eofSpan {
 type PastEOF struct {
 	// Action is "trimmed" (the blocks past i_size were freed, i_size kept)
 	// or "kept" (i_size raised to the end of the last written block).
-	Action string `json:"action"`
+	Action string
 	// Blocks is the number of written data blocks wholly past the old size.
-	Blocks uint64 `json:"blocks"`
+	Blocks uint64
 	// Bytes is what those blocks held (trimmed: Blocks times the block
 	// size) or how much i_size grew (kept).
-	Bytes   uint64 `json:"bytes"`
-	OldSize uint64 `json:"old_size"`
-	NewSize uint64 `json:"new_size"`
+	Bytes   uint64
+	OldSize uint64
+	NewSize uint64
 	// Unwritten counts preallocated (unwritten) blocks past the old size
 	// that were freed with them; MapBlocks the extent-tree or indirect
 	// blocks freed (left empty, or a tree level pulled up into the inode).
-	Unwritten uint64 `json:"unwritten_blocks,omitempty"`
-	MapBlocks uint64 `json:"map_blocks,omitempty"`
+	Unwritten uint64
+	MapBlocks uint64
 
 	freed []uint64 // the clusters freed (first block of each), for Verify
 }

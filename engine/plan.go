@@ -32,24 +32,24 @@ type Plan struct {
 
 // Relinked describes one orphan the plan brings back.
 type Relinked struct {
-	Inode     uint32       `json:"inode"`
-	Path      string       `json:"path"`
-	Parent    uint32       `json:"parent"`
-	Type      FileType     `json:"type"`
-	Size      uint64       `json:"size"`
-	Source    OrphanSource `json:"source"` // chain, orphan_file or stranded; linked when an earlier run had already linked it (AlreadyDone)
-	Position  int          `json:"position,omitempty"`
-	Slot      int          `json:"slot,omitempty"`
-	DirChange string       `json:"dir_change"` // how the entry was added
+	Inode     uint32
+	Path      string
+	Parent    uint32
+	Type      FileType
+	Size      uint64
+	Source    OrphanSource // chain, orphan_file or stranded; linked when an earlier run had already linked it (AlreadyDone)
+	Position  int
+	Slot      int
+	DirChange string // how the entry was added
 	// AlreadyDone is set when an earlier run had already linked the name.
-	AlreadyDone bool `json:"already_done,omitempty"`
+	AlreadyDone bool
 	// PastEOF says what became of the blocks a past-eof orphan had written
 	// past its size.
-	PastEOF *PastEOF `json:"past_eof,omitempty"`
+	PastEOF *PastEOF
 	// OriginalPath (--original) is the path the file had; Why says why it
 	// was relinked elsewhere (Path) instead.
-	OriginalPath string `json:"original_path,omitempty"`
-	Why          string `json:"why,omitempty"`
+	OriginalPath string
+	Why          string
 }
 
 // Change is one block the plan writes.

@@ -40,8 +40,8 @@ type Request struct {
 
 // Skipped is an orphan --all leaves alone, and why.
 type Skipped struct {
-	Inode  uint32 `json:"inode"`
-	Reason string `json:"reason"`
+	Inode  uint32
+	Reason string
 }
 
 // PlanRelink validates the request against the filesystem (as the replayed

@@ -31,13 +31,13 @@ type ScanProgress func(done, total uint64)
 
 // ScanStats says what a scan read and what it left out.
 type ScanStats struct {
-	Groups     uint64        `json:"groups"`             // groups whose inode table was read
-	UninitSkip uint64        `json:"uninit_skip"`        // INODE_UNINIT groups, not read
-	TableBytes uint64        `json:"table_bytes"`        // bytes of inode table read
-	Candidates int           `json:"candidates"`         // in-use inodes with no links, mode set, plausible i_dtime, on no list
-	Found      int           `json:"found"`              // added to the list (source "scan")
-	Rejected   []Skipped     `json:"rejected,omitempty"` // candidates left out, and why
-	Elapsed    time.Duration `json:"-"`
+	Groups     uint64    // groups whose inode table was read
+	UninitSkip uint64    // INODE_UNINIT groups, not read
+	TableBytes uint64    // bytes of inode table read
+	Candidates int       // in-use inodes with no links, mode set, plausible i_dtime, on no list
+	Found      int       // added to the list (source "scan")
+	Rejected   []Skipped // candidates left out, and why
+	Elapsed    time.Duration
 }
 
 // scanChunk bounds one read: large sequential reads, a bounded buffer.

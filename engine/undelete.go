@@ -24,22 +24,22 @@ type UndeleteRequest struct {
 
 // Undeleted describes the file an undelete plan puts back.
 type Undeleted struct {
-	Inode     uint32       `json:"inode"`
-	Path      string       `json:"path"`
-	Parent    uint32       `json:"parent"`
-	Type      FileType     `json:"type"`
-	Size      uint64       `json:"size"`
-	Blocks    uint64       `json:"blocks"`   // blocks marked in use again (data and map)
-	Restored  int          `json:"restored"` // extent-tree or indirect blocks written back from their journal copies
-	Sequence  uint32       `json:"sequence"` // the transaction holding the live copy of the inode
-	State     DeletedState `json:"state"`
-	DirChange string       `json:"dir_change"`
+	Inode     uint32
+	Path      string
+	Parent    uint32
+	Type      FileType
+	Size      uint64
+	Blocks    uint64 // blocks marked in use again (data and map)
+	Restored  int    // extent-tree or indirect blocks written back from their journal copies
+	Sequence  uint32 // the transaction holding the live copy of the inode
+	State     DeletedState
+	DirChange string
 	// AlreadyDone: an earlier run already put it back under Path.
-	AlreadyDone bool `json:"already_done,omitempty"`
+	AlreadyDone bool
 	// SHA256 is the content's hash as read through the recovered map
 	// before anything is written; Verify reads it back through the
 	// filesystem.
-	SHA256 string `json:"sha256"`
+	SHA256 string
 }
 
 // PlanUndelete validates the request and computes every block change,

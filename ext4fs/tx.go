@@ -33,10 +33,10 @@ type Tx struct {
 
 // Change is one block the transaction writes.
 type Change struct {
-	Block uint64   `json:"block"`
-	What  []string `json:"what"`
-	Old   []byte   `json:"-"`
-	New   []byte   `json:"-"`
+	Block uint64
+	What  []string
+	Old   []byte
+	New   []byte
 }
 
 // NewTx starts an empty transaction over the view fs.

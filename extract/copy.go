@@ -54,19 +54,19 @@ type Options struct {
 // Missing is a byte range of the file that could not be read and was left
 // as a hole.
 type Missing struct {
-	Start  uint64 `json:"start"`
-	End    uint64 `json:"end"` // exclusive
-	Reason string `json:"reason"`
+	Start  uint64
+	End    uint64 // exclusive
+	Reason string
 }
 
 // Result says what a copy did.
 type Result struct {
-	Size      uint64    `json:"size"`
-	SHA256    string    `json:"sha256"`     // of the whole content, holes read as zeros
-	DataBytes uint64    `json:"data_bytes"` // bytes written (the rest are holes)
-	Missing   []Missing `json:"missing,omitempty"`
-	pieces    []piece   // what was written, for Verify
-	checked   int       // pieces[:checked] were read back during the copy (Options.ReadBack)
+	Size      uint64
+	SHA256    string // of the whole content, holes read as zeros
+	DataBytes uint64 // bytes written (the rest are holes)
+	Missing   []Missing
+	pieces    []piece // what was written, for Verify
+	checked   int     // pieces[:checked] were read back during the copy (Options.ReadBack)
 }
 
 // piece is one written range and the CRC32C of its bytes.

@@ -43,21 +43,21 @@ type WriteOptions struct {
 
 // Report is what one extraction did.
 type Report struct {
-	Inode     uint32    `json:"inode"`
-	Type      string    `json:"type"` // "file" or "symlink"
-	Out       string    `json:"out"`
-	Size      uint64    `json:"size"`
-	SHA256    string    `json:"sha256"` // of the content (of the target, for a symlink)
-	DataBytes uint64    `json:"data_bytes"`
-	Target    string    `json:"target,omitempty"` // a symlink's target
-	Missing   []Missing `json:"missing,omitempty"`
+	Inode     uint32
+	Type      string // "file" or "symlink"
+	Out       string
+	Size      uint64
+	SHA256    string // of the content (of the target, for a symlink)
+	DataBytes uint64
+	Target    string // a symlink's target
+	Missing   []Missing
 	// OriginalPath is the path the file had, from the filesystem's root,
 	// when the caller named the copy after it (extract --all).
-	OriginalPath string   `json:"original_path,omitempty"`
-	Replaced     bool     `json:"replaced,omitempty"` // --force replaced an existing file
-	Preserved    bool     `json:"preserved"`          // mode, owner and times copied
-	Verified     bool     `json:"verified"`
-	Warnings     []string `json:"warnings,omitempty"`
+	OriginalPath string
+	Replaced     bool // --force replaced an existing file
+	Preserved    bool // mode, owner and times copied
+	Verified     bool
+	Warnings     []string
 	result       *Result
 }
 

@@ -12,32 +12,32 @@ import (
 
 // Table is a disk's partition table as Read found it.
 type Table struct {
-	Kind       string      `json:"table"`       // "MBR" or "GPT"
-	SectorSize int         `json:"sector_size"` // the logical sector size the table is written for
-	DiskSize   int64       `json:"disk_size"`   // bytes
-	DiskID     string      `json:"disk_id"`     // GPT disk GUID, or the MBR disk identifier
-	Partitions []Partition `json:"partitions"`
+	Kind       string // "MBR" or "GPT"
+	SectorSize int    // the logical sector size the table is written for
+	DiskSize   int64  // bytes
+	DiskID     string // GPT disk GUID, or the MBR disk identifier
+	Partitions []Partition
 	// Notes lists damage found and how it was worked around (a GPT header
 	// or entry array failing its CRC, a missing backup header, a loop in
 	// the EBR chain, ...).
-	Notes []string `json:"notes,omitempty"`
+	Notes []string
 }
 
 // Partition is one partition, with its position in bytes.
 type Partition struct {
-	Number   int    `json:"number"` // as the kernel numbers it: GPT entry index + 1; MBR 1-4 primary, 5... logical
-	Start    int64  `json:"start"`  // bytes from the start of the disk
-	Size     int64  `json:"size"`   // bytes
-	Type     string `json:"type"`   // "0x83" or a GUID
-	TypeName string `json:"type_name,omitempty"`
-	Name     string `json:"name,omitempty"` // GPT partition name
-	UUID     string `json:"uuid,omitempty"` // GPT unique partition GUID
-	Bootable bool   `json:"bootable,omitempty"`
-	Extended bool   `json:"extended,omitempty"` // an MBR extended partition: a container, not a filesystem
-	Logical  bool   `json:"logical,omitempty"`  // an MBR logical partition (in the extended one)
+	Number   int    // as the kernel numbers it: GPT entry index + 1; MBR 1-4 primary, 5... logical
+	Start    int64  // bytes from the start of the disk
+	Size     int64  // bytes
+	Type     string // "0x83" or a GUID
+	TypeName string
+	Name     string // GPT partition name
+	UUID     string // GPT unique partition GUID
+	Bootable bool
+	Extended bool // an MBR extended partition: a container, not a filesystem
+	Logical  bool // an MBR logical partition (in the extended one)
 	// Problem says why the partition cannot be used as it stands (it
 	// extends past the end of the disk, its end precedes its start, ...).
-	Problem string `json:"problem,omitempty"`
+	Problem string
 }
 
 // maxLogical bounds the EBR chain: a loop or a damaged chain must not make

@@ -23,7 +23,7 @@ func (a *app) deleted(args []string) int {
 		if l.Files == nil {
 			l.Files = []engine.DeletedFile{}
 		}
-		a.printJSON(l)
+		a.printJSON(toJSONDeletedList(l))
 	} else {
 		a.printDeleted(fs, l)
 	}

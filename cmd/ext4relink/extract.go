@@ -40,19 +40,19 @@ type extractOpts struct {
 	reused       bool   // --include-reused
 }
 
-// extractReport is what extract --json prints.
+// extractReport is what an extract did; --json prints it as jsonExtractReport.
 type extractReport struct {
-	Extracted []*extract.Report `json:"extracted"`
-	Skipped   []engine.Skipped  `json:"skipped,omitempty"`
-	Failed    []extractFailure  `json:"failed,omitempty"`
-	Backup    *engine.Backup    `json:"backup_superblock,omitempty"`
-	Section   *devio.Section    `json:"section,omitempty"`
+	Extracted []*extract.Report
+	Skipped   []engine.Skipped
+	Failed    []extractFailure
+	Backup    *engine.Backup
+	Section   *devio.Section
 }
 
 type extractFailure struct {
-	Inode    uint32 `json:"inode"`
-	Error    string `json:"error"`
-	ExitCode int    `json:"exit_code"`
+	Inode    uint32
+	Error    string
+	ExitCode int
 }
 
 // progressMin is the size from which a copy shows progress on a terminal.
@@ -104,7 +104,7 @@ func (a *app) extract(args []string) int {
 		if rep.Extracted == nil {
 			rep.Extracted = []*extract.Report{}
 		}
-		a.printJSON(rep)
+		a.printJSON(toJSONExtractReport(rep))
 	}
 	return code
 }

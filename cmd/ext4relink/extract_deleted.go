@@ -18,15 +18,16 @@ const reusedSuffix = ".REUSED"
 // file's state.
 type deletedExtracted struct {
 	*extract.Report
-	State engine.DeletedState `json:"state"`
+	State engine.DeletedState
 }
 
-// deletedExtractReport is what extract --deleted --json prints.
+// deletedExtractReport is what extract --deleted did; --json prints it as
+// jsonDeletedExtractReport.
 type deletedExtractReport struct {
-	Extracted []deletedExtracted `json:"extracted"`
-	Skipped   []engine.Skipped   `json:"skipped,omitempty"`
-	Failed    []extractFailure   `json:"failed,omitempty"`
-	Section   *devio.Section     `json:"section,omitempty"`
+	Extracted []deletedExtracted
+	Skipped   []engine.Skipped
+	Failed    []extractFailure
+	Section   *devio.Section
 }
 
 func (o extractOpts) checkDeleted(a *app) int {
@@ -66,7 +67,7 @@ func (a *app) extractDeleted(o extractOpts) int {
 		code = a.extractAllDeleted(fs, use, o, l, rep)
 	}
 	if a.json && (code == exitOK || len(rep.Extracted)+len(rep.Skipped)+len(rep.Failed) > 0) {
-		a.printJSON(rep)
+		a.printJSON(toJSONDeletedExtractReport(rep))
 	}
 	return code
 }

@@ -36,12 +36,12 @@ type extracted struct {
 		Preserved    bool   `json:"preserved"`
 		OriginalPath string `json:"original_path"`
 	} `json:"extracted"`
-	Skipped []engine.Skipped `json:"skipped"`
+	Skipped []jsonSkipped `json:"skipped"`
 	Failed  []struct {
 		Inode    uint32 `json:"inode"`
 		ExitCode int    `json:"exit_code"`
 	} `json:"failed"`
-	Backup *engine.Backup `json:"backup_superblock"`
+	Backup *jsonBackup `json:"backup_superblock"`
 }
 
 func extractJSON(t *testing.T, wantCode int, args ...string) extracted {

@@ -19,7 +19,7 @@ func (a *app) journal(args []string) int {
 		return a.fail(err)
 	}
 	if a.json {
-		a.printJSON(r)
+		a.printJSON(toJSONJournal(r))
 	} else {
 		a.printJournal(r)
 	}

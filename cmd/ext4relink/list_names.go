@@ -6,16 +6,6 @@ import (
 	"github.com/ext4relink/ext4relink/engine"
 )
 
-// listedOrphan is one element of list --json: the orphan and what
-// OriginalPaths found for it (path, path_from, path_candidates,
-// path_reason, parent_of).
-type listedOrphan struct {
-	engine.Orphan
-	engine.NameResult
-	// Path is always present: "" when no path is given (see path_reason).
-	Path string `json:"path"`
-}
-
 // originalPaths reads the journal's history and finds every orphan's
 // original path. A failure is a warning: the orphans are listed without
 // paths.
@@ -34,16 +24,6 @@ func (a *app) originalPaths(fs *engine.FS, l *engine.OrphanList) map[uint32]engi
 		return map[uint32]engine.NameResult{}
 	}
 	return names
-}
-
-// listed joins the orphans and their names for list --json.
-func listed(l *engine.OrphanList, names map[uint32]engine.NameResult) []listedOrphan {
-	out := make([]listedOrphan, 0, len(l.Orphans))
-	for _, o := range l.Orphans {
-		r := names[o.Inode]
-		out = append(out, listedOrphan{Orphan: o, NameResult: r, Path: r.Path})
-	}
-	return out
 }
 
 // pathColumn is list's PATH column for orphan o.

@@ -40,12 +40,6 @@ var possible = []string{
 	"After a crash or power cut (so no holder closed it) it waits on the orphan list until the next mount or fsck frees it: boot rescue media, do NOT mount the filesystem or run fsck, and run the rescue command shown for it.",
 }
 
-// liveReport is what 'live --json' prints.
-type liveReport struct {
-	*live.Report
-	Possible []string `json:"what_is_possible"`
-}
-
 // live lists, or copies out, the deleted files still held on this system.
 // It never writes to a held file.
 func (a *app) live(args []string) int {
@@ -134,7 +128,7 @@ func (a *app) liveList(o liveOpts) int {
 		return code
 	}
 	if a.json {
-		a.printJSON(liveReport{r, possible})
+		a.printJSON(toJSONLiveReport(r, possible))
 	} else {
 		a.printLive(r)
 	}
@@ -272,7 +266,7 @@ func (a *app) liveCopy(o liveOpts) int {
 		return a.liveFail(err)
 	}
 	if a.json {
-		a.printJSON(res)
+		a.printJSON(toJSONLiveCopy(res))
 	} else {
 		a.printCopied(res)
 	}
@@ -326,13 +320,13 @@ func (a *app) printCopied(r *live.CopyResult) {
 	}
 }
 
-// copyAllResult is one file of 'live --all'.
+// copyAllResult is one file of 'live --all' (jsonLiveCopyAll in --json).
 type copyAllResult struct {
 	*live.CopyResult
-	Error    string `json:"error,omitempty"`
-	ExitCode int    `json:"exit_code,omitempty"`
+	Error    string
+	ExitCode int
 	// Gone: every holder closed it between the scan and the copy.
-	Gone bool `json:"gone,omitempty"`
+	Gone bool
 }
 
 // copyHeld copies one file for --all, as DEVNAME-INODE-NAME in o.out,
@@ -412,7 +406,7 @@ files:
 		if results == nil {
 			results = []copyAllResult{}
 		}
-		a.printJSON(results)
+		a.printJSON(toJSONLiveCopyAll(results))
 	} else if len(r.Files) == 0 {
 		fmt.Fprintln(a.stdout, "No deleted file is held open, mapped, or backing a loop device on this system: nothing copied.")
 	}

@@ -237,18 +237,6 @@ func (a *app) fail(err error) int {
 	return a.report(err, exitCode(err))
 }
 
-// errorReport is what --json prints on stdout for a refusal or failure.
-type errorReport struct {
-	Error     string `json:"error"`
-	ExitCode  int    `json:"exit_code"`
-	Structure string `json:"structure,omitempty"`
-	Block     *int64 `json:"block,omitempty"`
-	Offset    *int64 `json:"offset,omitempty"`
-	// PartitionTable is set when DEV holds a partition table instead of a
-	// filesystem: the partitions, what each holds, which to choose.
-	PartitionTable *devio.PartitionReport `json:"partition_table,omitempty"`
-}
-
 // report prints err on stderr and, with --json, as one JSON object on
 // stdout, naming the on-disk structure when a FormatError is behind it.
 func (a *app) report(err error, code int) int {
@@ -258,7 +246,7 @@ func (a *app) report(err error, code int) int {
 		var fe *super.FormatError
 		var te *devio.TableError
 		if errors.As(err, &te) {
-			r.PartitionTable = te.Report
+			r.PartitionTable = toJSONPartitionReport(te.Report)
 		} else if errors.As(err, &fe) {
 			r.Structure = fe.Struct
 			if fe.Block != super.NoBlock {

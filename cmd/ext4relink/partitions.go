@@ -22,7 +22,7 @@ func (a *app) partitions(args []string) int {
 		return a.fail(err)
 	}
 	if a.json {
-		a.printJSON(r)
+		a.printJSON(toJSONPartitionReport(r))
 		return exitOK
 	}
 	w := a.stdout

@@ -24,49 +24,49 @@ type relinkOpts struct {
 	parents      bool
 }
 
-// relinkReport is what --json prints.
+// relinkReport is what a relink did; --json prints it as jsonRelinkReport.
 type relinkReport struct {
-	DryRun   bool              `json:"dry_run"`
-	Relinked []engine.Relinked `json:"relinked"`
+	DryRun   bool
+	Relinked []engine.Relinked
 	// Created are the directories --parents creates (with --dry-run:
 	// would create).
-	Created []engine.CreatedDir `json:"created,omitempty"`
-	Skipped []engine.Skipped    `json:"skipped,omitempty"`
-	Blocks  []engine.Change     `json:"blocks"`
-	Journal string              `json:"journal"`
+	Created []engine.CreatedDir
+	Skipped []engine.Skipped
+	Blocks  []engine.Change
+	Journal string
 	// Commit is "journal" (one jbd2 transaction) or "ordered" (no internal
 	// journal: four flushed steps, each safe to crash after).
-	Commit   string      `json:"commit"`
-	Verified bool        `json:"verified"`
-	Undo     *undoReport `json:"undo,omitempty"`
+	Commit   string
+	Verified bool
+	Undo     *undoReport
 	// Remaining are the orphans left on the list (with --dry-run: that
 	// would be left): e2fsck -n reports them, the next mount frees them.
-	Remaining []remainingOrphan `json:"remaining"`
+	Remaining []remainingOrphan
 	// EarlierRelinks are inodes already linked as #INODE in the --all
 	// directory: what an earlier run relinked (only set when nothing was
 	// left to relink).
-	EarlierRelinks []uint32 `json:"earlier_relinks,omitempty"`
+	EarlierRelinks []uint32
 	// Section is the partition (or offset) of DEV the run worked in; the
 	// block numbers are the filesystem's, counted from its start.
-	Section *devio.Section `json:"section,omitempty"`
+	Section *devio.Section
 }
 
 // remainingOrphan is one orphan a run leaves on the list.
 type remainingOrphan struct {
-	Inode    uint32              `json:"inode"`
-	Type     engine.FileType     `json:"type"`
-	Size     uint64              `json:"size"`
-	Links    uint16              `json:"links"`
-	State    engine.OrphanState  `json:"state"`
-	Source   engine.OrphanSource `json:"source"`
-	Position int                 `json:"position,omitempty"`
-	Slot     int                 `json:"slot,omitempty"`
+	Inode    uint32
+	Type     engine.FileType
+	Size     uint64
+	Links    uint16
+	State    engine.OrphanState
+	Source   engine.OrphanSource
+	Position int
+	Slot     int
 }
 
 // undoReport says where --undo saved the old content of the blocks written.
 type undoReport struct {
-	File   string `json:"file"`
-	Blocks int    `json:"blocks"`
+	File   string
+	Blocks int
 }
 
 func (a *app) relink(args []string) int {
@@ -205,7 +205,7 @@ func (a *app) doRelink(o relinkOpts) int {
 		rep.Verified = true
 	}
 	if a.json {
-		a.printJSON(rep)
+		a.printJSON(toJSONRelinkReport(rep))
 		if o.dryRun && o.undo != "" {
 			fmt.Fprintf(a.stderr, "ext4relink: --undo %s: no undo file was created: --dry-run writes nothing\n", o.undo)
 		}

@@ -166,7 +166,7 @@ func TestHonestNextSteps(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var rep struct {
-		Remaining []remainingOrphan `json:"remaining"`
+		Remaining []jsonRemainingOrphan `json:"remaining"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Remaining == nil || len(rep.Remaining) != 0 {
 		t.Fatalf("remaining %v (%v), want []:\n%s", rep.Remaining, err, out)
@@ -186,9 +186,9 @@ func TestPartialJSONRemaining(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var rep struct {
-		Remaining []remainingOrphan `json:"remaining"`
+		Remaining []jsonRemainingOrphan `json:"remaining"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Remaining) != 1 || rep.Remaining[0].Inode != 20 || rep.Remaining[0].State != engine.StateDeletedOpen {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Remaining) != 1 || rep.Remaining[0].Inode != 20 || rep.Remaining[0].State != engine.StateDeletedOpen.String() {
 		t.Fatalf("remaining %+v (%v)", rep.Remaining, err)
 	}
 }

@@ -35,11 +35,11 @@ func TestScanCLI(t *testing.T) {
 		}
 	}
 	code, out, _ = runCLI("list", "--dev", e.dev, "--scan", "--json")
-	var listed []engine.Orphan
+	var listed []jsonOrphan
 	if err := json.Unmarshal([]byte(out), &listed); code != exitOK || err != nil {
 		t.Fatalf("list --scan --json: exit %d, %v\n%s", code, err, out)
 	}
-	src := map[uint32]engine.OrphanSource{}
+	src := map[uint32]string{}
 	for _, o := range listed {
 		src[o.Inode] = o.Source
 	}
@@ -50,7 +50,7 @@ func TestScanCLI(t *testing.T) {
 				want = engine.SourceScan
 			}
 		}
-		if src[uint32(o.Inode)] != want {
+		if src[uint32(o.Inode)] != want.String() {
 			t.Errorf("inode %d: source %q, want %q", o.Inode, src[uint32(o.Inode)], want)
 		}
 	}
@@ -59,13 +59,13 @@ func TestScanCLI(t *testing.T) {
 	}
 
 	code, out, errs = runCLI("--dev", e.dev, "--all", "--scan", "--json")
-	var rep relinkReport
+	var rep jsonRelinkReport
 	if err := json.Unmarshal([]byte(out), &rep); code != exitOK || err != nil {
 		t.Fatalf("--all --scan: exit %d, %v\n%s\n%s", code, err, out, errs)
 	}
 	scanned := 0
 	for _, r := range rep.Relinked {
-		if r.Source == engine.SourceScan {
+		if r.Source == engine.SourceScan.String() {
 			scanned++
 		}
 	}

@@ -17,15 +17,16 @@ type undeleteOpts struct {
 	undo     string
 }
 
-// undeleteReport is what --json prints.
+// undeleteReport is what an undelete did; --json prints it as
+// jsonUndeleteReport.
 type undeleteReport struct {
-	DryRun    bool              `json:"dry_run"`
-	Undeleted *engine.Undeleted `json:"undeleted"`
-	Blocks    []engine.Change   `json:"blocks"`
-	Journal   string            `json:"journal"`
-	Verified  bool              `json:"verified"`
-	Undo      *undoReport       `json:"undo,omitempty"`
-	Section   *devio.Section    `json:"section,omitempty"`
+	DryRun    bool
+	Undeleted *engine.Undeleted
+	Blocks    []engine.Change
+	Journal   string
+	Verified  bool
+	Undo      *undoReport
+	Section   *devio.Section
 }
 
 // undelete puts a file deleted while closed back in place.
@@ -116,7 +117,7 @@ func (a *app) doUndelete(o undeleteOpts) int {
 		rep.Verified = true
 	}
 	if a.json {
-		a.printJSON(rep)
+		a.printJSON(toJSONUndeleteReport(rep))
 	} else {
 		a.printUndelete(rep)
 	}

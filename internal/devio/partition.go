@@ -14,15 +14,15 @@ import (
 // holds: what `ext4relink partitions` prints, and what the refusal of a
 // partitioned --dev lists.
 type PartitionReport struct {
-	Dev        string          `json:"dev"`
-	Table      string          `json:"table"` // "MBR", "GPT", or "" when there is none
-	SectorSize int             `json:"sector_size,omitempty"`
-	DiskSize   int64           `json:"disk_size"`
-	DiskID     string          `json:"disk_id,omitempty"`
-	Partitions []PartitionInfo `json:"partitions"`
-	Notes      []string        `json:"notes,omitempty"`
+	Dev        string
+	Table      string // "MBR", "GPT", or "" when there is none
+	SectorSize int
+	DiskSize   int64
+	DiskID     string
+	Partitions []PartitionInfo
+	Notes      []string
 	// Content is what the whole device holds when it has no table.
-	Content string `json:"content,omitempty"`
+	Content string
 }
 
 // PartitionInfo is one partition and what it holds.
@@ -31,10 +31,10 @@ type PartitionInfo struct {
 	// Content is "ext4", "ext3", "ext2" (a valid superblock), "ext2/3/4
 	// (damaged superblock: ...)" (the magic, but not valid), a guess from a
 	// signature ("vfat?", "swap?", "LVM PV?", ...) or "".
-	Content string `json:"content"`
+	Content string
 	// Device is the kernel's device for the partition (/dev/sda2), when
 	// --dev is a whole block device that has them.
-	Device string `json:"device,omitempty"`
+	Device string
 }
 
 // IsExt reports whether the partition holds a valid ext2/3/4 superblock.

@@ -18,10 +18,10 @@ import (
 // Section is the part of a disk image (or of a disk without kernel
 // partition devices) that --partition or --offset confines ext4relink to.
 type Section struct {
-	Start     int64  `json:"start"` // bytes from the start of the file
-	Size      int64  `json:"size"`
-	Partition int    `json:"partition,omitempty"` // the partition number, when it is one
-	Label     string `json:"label"`               // "partition 2 (GPT)", "offset 1048576"
+	Start     int64 // bytes from the start of the file
+	Size      int64
+	Partition int    // the partition number, when it is one
+	Label     string // "partition 2 (GPT)", "offset 1048576"
 }
 
 // Section returns the section I/O is confined to; ok is false when the

@@ -37,27 +37,27 @@ type CopyOptions struct {
 
 // CopyResult is what a copy did.
 type CopyResult struct {
-	Source       string `json:"source"` // the --copy argument
-	Path         string `json:"path"`   // the name the file had
-	Inode        uint64 `json:"inode"`
-	Out          string `json:"out"`
-	Size         int64  `json:"size"`
-	DataBytes    int64  `json:"data_bytes"`    // bytes read from data regions (the rest are holes)
-	Blocks       int64  `json:"blocks"`        // the output's 512-byte sectors allocated
-	SourceBlocks int64  `json:"source_blocks"` // the held file's
-	SHA256       string `json:"sha256"`
-	Verified     bool   `json:"verified"` // the output was read back with the same sha256
-	Frozen       []int  `json:"frozen,omitempty"`
+	Source       string // the --copy argument
+	Path         string // the name the file had
+	Inode        uint64
+	Out          string
+	Size         int64
+	DataBytes    int64 // bytes read from data regions (the rest are holes)
+	Blocks       int64 // the output's 512-byte sectors allocated
+	SourceBlocks int64 // the held file's
+	SHA256       string
+	Verified     bool // the output was read back with the same sha256
+	Frozen       []int
 	// AlreadyStopped holders were stopped before (job control, a
 	// debugger) and were left stopped.
-	AlreadyStopped []int `json:"already_stopped,omitempty"`
+	AlreadyStopped []int
 	// Changed: without --freeze, the file's size or times moved while it
 	// was copied, so the copy may mix old and new data.
-	Changed bool `json:"changed_during_copy,omitempty"`
+	Changed bool
 	// MountedRW: the loop device being copied is mounted read-write
 	// there, so the filesystem inside may change during the copy.
-	MountedRW string `json:"loop_mounted_rw,omitempty"`
-	SameFS    bool   `json:"same_filesystem,omitempty"`
+	MountedRW string
+	SameFS    bool
 }
 
 // chunk is the read size: large reads, one buffer.

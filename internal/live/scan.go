@@ -39,41 +39,41 @@ func (k HolderKind) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(
 
 // Holder is one thing that keeps a deleted file alive.
 type Holder struct {
-	Kind    HolderKind `json:"kind"`
-	PID     int        `json:"pid,omitempty"`
-	Command string     `json:"command,omitempty"`
-	FD      *int       `json:"fd,omitempty"`
-	Map     string     `json:"map,omitempty"`  // START-END of the mapping (hex)
-	Loop    string     `json:"loop,omitempty"` // /dev/loopN
+	Kind    HolderKind
+	PID     int
+	Command string
+	FD      *int
+	Map     string // START-END of the mapping (hex)
+	Loop    string // /dev/loopN
 	// LoopOffset and LoopSize: the part of the backing file the loop
 	// device shows (what a copy through it gets).
-	LoopOffset int64 `json:"loop_offset,omitempty"`
-	LoopSize   int64 `json:"loop_size,omitempty"`
+	LoopOffset int64
+	LoopSize   int64
 	// Copy is the --copy argument that copies the file through this holder.
-	Copy string `json:"copy"`
+	Copy string
 }
 
 // File is one deleted file still held, with every holder.
 type File struct {
-	Major      uint32 `json:"major"`
-	Minor      uint32 `json:"minor"`
-	Device     string `json:"device,omitempty"`      // /dev name of major:minor, when a block device
-	MountPoint string `json:"mount_point,omitempty"` // where its filesystem is mounted
-	FSType     string `json:"fstype,omitempty"`
-	Source     string `json:"mount_source,omitempty"` // the mount's source device
-	Inode      uint64 `json:"inode"`
+	Major      uint32
+	Minor      uint32
+	Device     string // /dev name of major:minor, when a block device
+	MountPoint string // where its filesystem is mounted
+	FSType     string
+	Source     string // the mount's source device
+	Inode      uint64
 	// Size and Blocks (512-byte sectors allocated) come from fstat through
 	// a holder; -1 when no holder could be stat'ed (a loop device only).
-	Size   int64  `json:"size"`
-	Blocks int64  `json:"blocks"`
-	Path   string `json:"path"`              // the name it had, as the holder saw it
-	FSPath string `json:"fs_path,omitempty"` // the same, from the root of its filesystem
+	Size   int64
+	Blocks int64
+	Path   string // the name it had, as the holder saw it
+	FSPath string // the same, from the root of its filesystem
 	// Rescue is the command that brings it back in place after a crash
 	// or power cut, from rescue media; empty when the filesystem is not
 	// ext2/3/4.
-	Rescue  string   `json:"rescue_command,omitempty"`
-	Notes   []string `json:"notes,omitempty"`
-	Holders []Holder `json:"holders"`
+	Rescue  string
+	Notes   []string
+	Holders []Holder
 
 	dev uint64
 }
@@ -83,10 +83,10 @@ func (f *File) Dev() uint64 { return f.dev }
 
 // Report is everything Scan found.
 type Report struct {
-	Files []File `json:"files"`
+	Files []File
 	// Unreadable lists processes whose descriptors or mappings could not
 	// be read (permission denied: not root).
-	Unreadable []int `json:"unreadable_pids,omitempty"`
+	Unreadable []int
 }
 
 type fileKey struct{ dev, ino uint64 }
