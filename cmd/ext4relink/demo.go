@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ext4relink/ext4relink/engine"
@@ -53,16 +54,17 @@ func (a *app) demo(args []string) int {
 	if code := a.list([]string{"--dev", img}); code != exitOK {
 		return code
 	}
-	for i, o := range m.Orphans {
-		args := []string{"--dev", img, "--inode", fmt.Sprint(o.Inode), "--name", "/" + o.Path}
-		if i == 0 {
-			fmt.Fprintf(a.stdout, "\n$ ext4relink %s --dry-run\n", strings.Join(args, " "))
-			if code := a.relink(append(args, "--dry-run")); code != exitOK {
-				return code
-			}
+	// The names come from the filesystem itself (older journal copies of
+	// the directory blocks), not from the manifest: checkDemoFiles then
+	// reads each file back at its manifest path.
+	relinkArgs := []string{"--dev", img, "--all", "--original"}
+	for _, dry := range []bool{true, false} {
+		run := relinkArgs
+		if dry {
+			run = append(slices.Clone(relinkArgs), "--dry-run")
 		}
-		fmt.Fprintf(a.stdout, "\n$ ext4relink %s\n", strings.Join(args, " "))
-		if code := a.relink(args); code != exitOK {
+		fmt.Fprintf(a.stdout, "\n$ ext4relink %s\n", strings.Join(run, " "))
+		if code := a.relink(run); code != exitOK {
 			return code
 		}
 	}

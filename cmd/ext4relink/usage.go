@@ -191,7 +191,8 @@ var manual = []section{
 			"blocks", "verified", "frozen". See LIVE.`},
 		{"demo", `Unpack the bundled crash image (a database file and a log that
 			were deleted while open, captured after sync), list its orphans
-			and relink them, then check the result with e2fsck -fn when it
+			with the original paths found in the journal and relink them
+			there (--all --original), then check the result with e2fsck -fn when it
 			is installed. Writes only the demo image (in DIR, default a new
 			temporary directory).`},
 	}}},
