@@ -180,20 +180,21 @@ func (fs *FS) commitJournaled(p *Plan, changes []Change) error {
 	j := fs.JournalFile()
 	// As jbd2 does after loading a clean journal: continue one past
 	// s_sequence, never reusing a number a half-written transaction may carry.
-	seq := j.SB.Sequence + 1
-	if fs.Log != nil {
-		seq = fs.Log.NextSequence()
-	}
+	seq := fs.commitSequence()
 	var logged []journal.LoggedBlock
 	for _, c := range changes {
 		logged = append(logged, journal.LoggedBlock{FSBlock: c.Block, Data: c.New})
 	}
 	start := j.First
 	if p.JournalStart >= j.First && p.JournalStart < j.Last {
-		start = p.JournalStart // after the newest history (see logStartAfter)
+		start = p.JournalStart // after the newest history (see logPlace)
 	}
 	writes, err := j.EncodeTransaction(seq, logged, start, p.Now)
 	if err != nil {
+		return err
+	}
+	// Recovery must stop after our commit block, wherever it lies.
+	if err := fs.checkLogEnd(j.Advance(start, uint64(len(writes))), seq); err != nil {
 		return err
 	}
 	// Barrier 1: the whole transaction (nothing points at it yet) and

@@ -178,6 +178,7 @@ func (fs *FS) newDelScan(h *journal.History) (*delScan, error) {
 	for _, t := range txs {
 		s.present[t.Sequence] = true
 	}
+	bridgeSkipped(s.present, fs.JournalFile(), txs)
 	if len(txs) > 0 {
 		s.newest = txs[0].Sequence
 	}

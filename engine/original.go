@@ -61,15 +61,11 @@ func (p *Plan) relinkOriginal(l *OrphanList, req Request) ([]Skipped, error) {
 	if p.Ordered && req.All {
 		return nil, super.Errorf(super.ErrUnsupported, "filesystem without a journal", super.NoBlock, -1, "%s", orderedOriginalAllRefusal)
 	}
-	h, err := p.fs.JournalHistory()
-	if err != nil {
-		return nil, err
-	}
+	h := p.history // the commit writes after its newest transaction (placeTransaction)
 	names, err := p.fs.OriginalPaths(l, h)
 	if err != nil {
 		return nil, err
 	}
-	p.JournalStart = p.logStartAfter(h)
 	op := &originals{p: p, l: l, h: h, names: names, req: req, into: req.Into, strict: !req.All,
 		placed: map[uint32]string{}, why: map[uint32]string{}, busy: map[uint32]bool{}}
 	if op.into == "" {
@@ -316,26 +312,4 @@ func (op *originals) candidates(r NameResult) string {
 		}
 	}
 	return " (candidates: " + strings.Join(s, ", ") + ")"
-}
-
-// logStartAfter is where the commit should write its transaction so that
-// the older directory copies the original names come from survive it: just
-// after the newest transaction still in the journal area (where jbd2
-// would have written next), overwriting the oldest copies first instead
-// of the newest. A re-run after a crash during the commit then still finds
-// the names. 0 (the log's first block) when there is no history.
-func (p *Plan) logStartAfter(h *journal.History) uint64 {
-	j := p.fs.JournalFile()
-	if h == nil || j == nil {
-		return 0
-	}
-	txs := h.Transactions()
-	if len(txs) == 0 {
-		return 0
-	}
-	next := txs[0].CommitBlock + 1
-	if next < j.First || next >= j.Last {
-		next = j.First
-	}
-	return next
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ext4relink/ext4relink/ext4fs"
+	"github.com/ext4relink/ext4relink/journal"
 )
 
 // Plan is one relink (or several, with --all) as a set of whole-block
@@ -26,8 +27,14 @@ type Plan struct {
 	// Created lists the directories --parents creates, in order.
 	Created []CreatedDir
 	// JournalStart, when set, is the journal block the commit writes its
-	// transaction at instead of the log's first block (see logStartAfter).
+	// transaction at instead of the log's first block (see logPlace).
 	JournalStart uint64
+	// LogPlace says where the transaction goes and which older logged
+	// copies it overwrites (nil without an internal journal).
+	LogPlace *LogPlace
+	// history is the journal's History, read once per command (nil
+	// without an internal journal).
+	history *journal.History
 }
 
 // Relinked describes one orphan the plan brings back.

@@ -69,6 +69,9 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	p := NewPlan(fs, now)
 	p.list = l
 	p.KeepPastEOF = req.KeepPastEOF
+	if p.history, err = fs.JournalHistory(); err != nil {
+		return nil, nil, err
+	}
 	var skipped []Skipped
 	if req.prepare != nil {
 		if err := req.prepare(p, l); err != nil {
@@ -102,7 +105,10 @@ func (fs *FS) PlanRelink(req Request, now time.Time) (*Plan, []Skipped, error) {
 	if err := p.settleOrphanPresent(); err != nil {
 		return nil, nil, err
 	}
-	return p, skipped, p.Finish()
+	if err = p.Finish(); err == nil {
+		err = p.placeTransaction(p.history)
+	}
+	return p, skipped, err
 }
 
 func (p *Plan) relinkOne(l *OrphanList, ino uint32, path string) error {

@@ -74,11 +74,10 @@ func (fs *FS) PlanUndelete(req UndeleteRequest, now time.Time) (*Plan, *Undelete
 	if err := p.Finish(); err != nil {
 		return nil, nil, err
 	}
-	changes, err := p.Changes()
-	if err != nil {
+	if err := p.placeTransaction(h); err != nil {
 		return nil, nil, err
 	}
-	return p, u, fs.checkLogRoom(d, h, len(changes))
+	return p, u, fs.checkLogRoom(d, h, p.LogPlace)
 }
 
 // undeleteWritable refuses what a relink refuses, and a filesystem
@@ -274,23 +273,23 @@ func (fs *FS) deletedSHA(d *DeletedFile) (string, error) {
 }
 
 // checkLogRoom refuses when the undelete's own journal transaction,
-// written from the start of the log area, would overwrite a transaction
-// the file is recovered from (its live copy or any newer one): a crash
-// before the commit point would then leave the file no longer
-// recoverable.
-func (fs *FS) checkLogRoom(d *DeletedFile, h *journal.History, changes int) error {
+// written after the newest transaction in the log (lp, see logPlace) and
+// wrapping to the log's first block, would overwrite a transaction the
+// file is recovered from (its live copy or any newer one): a crash before
+// the commit point would then leave the file no longer recoverable.
+func (fs *FS) checkLogRoom(d *DeletedFile, h *journal.History, lp *LogPlace) error {
+	if lp == nil {
+		return nil
+	}
 	j := fs.JournalFile()
-	// descriptor blocks (a tag takes at least 8 bytes), the blocks, the
-	// commit block, with room to spare
-	n := uint64(changes) + uint64(changes)/(uint64(fs.BlockSize())/16) + 4
-	end := j.First + n
 	for _, t := range fs.transactions(h) {
 		if int32(t.Sequence-d.Sequence) < 0 {
 			continue
 		}
-		if overlaps(t.Start, t.CommitBlock, j.First, end) {
+		if overlapsLog(j, t.Start, t.CommitBlock, lp.Start, lp.Blocks) {
 			return super.Errorf(super.ErrUnsupported, "journal", super.NoBlock, -1,
-				"the undelete's journal transaction (written from the start of the log) would overwrite transaction %d, which the file is recovered from; copy it out with extract --deleted instead", t.Sequence)
+				"the undelete's journal transaction (%d blocks from journal block %d, after the newest transaction, wrapping to the start of the log) would overwrite transaction %d, which the file is recovered from; copy it out with extract --deleted instead",
+				lp.Blocks, lp.Start, t.Sequence)
 		}
 	}
 	return nil

@@ -175,6 +175,9 @@ func runWriterCase(t *testing.T, c writerCase) {
 	if c.wrap && writes[len(writes)-1].JBlock >= start {
 		t.Fatalf("transaction at %d did not wrap", start)
 	}
+	if n := j.TransactionLen(len(blocks)); n != uint64(len(writes)) || writes[len(writes)-1].JBlock != j.Advance(start, n-1) {
+		t.Fatalf("TransactionLen %d, Advance to %d; the transaction takes %d blocks, ending at %d", n, j.Advance(start, n-1), len(writes), writes[len(writes)-1].JBlock)
+	}
 	var wantLog []string
 	escaped := 0
 	for _, w := range writes {

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/ext4relink/ext4relink/fixtures"
+)
+
+// pathsOf is the original path of every orphan on img's list, by inode.
+func pathsOf(t *testing.T, img string) map[uint32]string {
+	t.Helper()
+	l, names := namesOf(t, img)
+	out := map[uint32]string{}
+	for _, o := range l.Orphans {
+		out[o.Inode] = names[o.Inode].Path
+	}
+	return out
+}
+
+// TestRelinkKeepsOthersNames: relinking one orphan under a new name
+// writes its transaction after the newest one in the journal, so the
+// older directory copies the other orphans' original paths come from
+// survive: list still names every one of them.
+func TestRelinkKeepsOthersNames(t *testing.T) {
+	img := fixtures.Get(t, "ext4-rmtree")
+	p := img.Copy(t)
+	before := pathsOf(t, p)
+	held := uint32(orphanAt(img, "tree/a/b/held.bin").Inode)
+	for _, m := range img.Orphans {
+		if before[uint32(m.Inode)] != "/"+m.Path {
+			t.Fatalf("before: inode %d named %q, want /%s", m.Inode, before[uint32(m.Inode)], m.Path)
+		}
+	}
+	plan, err := relinkImage(t, p, Request{Inode: held, Name: "/lost+found/held.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lp := plan.LogPlace; lp == nil || lp.Copies != 0 || lp.Transactions != 0 || lp.After == 0 {
+		t.Errorf("the transaction's place %+v: want after the newest, overwriting nothing", lp)
+	}
+	after := pathsOf(t, p)
+	if _, ok := after[held]; ok {
+		t.Errorf("inode %d is still an orphan", held)
+	}
+	for _, m := range img.Orphans {
+		if ino := uint32(m.Inode); ino != held && after[ino] != "/"+m.Path {
+			t.Errorf("after the relink: inode %d named %q, want /%s", ino, after[ino], m.Path)
+		}
+	}
+}
+
+// deletedOf is Deleted on img: path and state by inode.
+func deletedOf(t *testing.T, img string) map[uint32]string {
+	t.Helper()
+	op, err := OpenFS(img, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Dev.Close()
+	h, err := op.FS.DeletedHistory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := op.FS.Deleted(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint32]string{}
+	for _, f := range l.Files {
+		out[f.Inode] = f.Path + " " + f.State.String()
+	}
+	return out
+}
+
+// TestUndeleteKeepsOthers: an undelete writes its transaction after the
+// newest one in the journal: deleted still lists every other file, with
+// the same path and state.
+func TestUndeleteKeepsOthers(t *testing.T) {
+	img := fixtures.Get(t, "deleted-4k")
+	p := img.Copy(t)
+	before := deletedOf(t, p)
+	m := deletedAt(t, img, "data/big.vmdk")
+	plan, _, err := undeleteRun(p, UndeleteRequest{Inode: uint32(m.Inode), Original: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lp := plan.LogPlace; lp == nil || lp.Copies != 0 || lp.Transactions != 0 || lp.After == 0 {
+		t.Errorf("the transaction's place %+v: want after the newest, overwriting nothing", lp)
+	}
+	after := deletedOf(t, p)
+	if _, ok := after[uint32(m.Inode)]; ok {
+		t.Errorf("inode %d is still listed as deleted", m.Inode)
+	}
+	delete(before, uint32(m.Inode))
+	if len(before) < 10 {
+		t.Fatalf("only %d other deleted files before the undelete", len(before))
+	}
+	for ino, want := range before {
+		if after[ino] != want {
+			t.Errorf("inode %d: %q before the undelete, %q after", ino, want, after[ino])
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("%d deleted files after the undelete, want %d", len(after), len(before))
+	}
+}
