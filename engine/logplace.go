@@ -22,20 +22,20 @@ import (
 // LogPlace is where the commit writes its journal transaction and what
 // older evidence that costs.
 type LogPlace struct {
-	Start  uint64 `json:"start"`  // journal block of its first block
-	Blocks uint64 `json:"blocks"` // journal blocks it takes
+	Start  uint64 // journal block of its first block
+	Blocks uint64 // journal blocks it takes
 	// After is the newest committed transaction still in the log, which
 	// it follows (0 when the log area holds none).
-	After uint32 `json:"after_sequence,omitempty"`
+	After uint32
 	// Transactions and Copies: the older transactions still in the log
 	// area it writes over (their commit block or any of their blocks),
 	// and the logged copies they hold, which list --original, deleted and
 	// undelete can no longer use.
-	Transactions int `json:"overwritten_transactions"`
-	Copies       int `json:"overwritten_copies"`
+	Transactions int
+	Copies       int
 	// Oldest and Newest are the sequences of the first and last of them.
-	Oldest uint32 `json:"overwritten_oldest,omitempty"`
-	Newest uint32 `json:"overwritten_newest,omitempty"`
+	Oldest uint32
+	Newest uint32
 }
 
 // Sentence says where the transaction goes and what it overwrites.

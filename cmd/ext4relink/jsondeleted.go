@@ -62,6 +62,7 @@ type jsonUndeleteReport struct {
 	Undeleted *jsonUndeleted `json:"undeleted"`
 	Blocks    []jsonChange   `json:"blocks"`
 	Journal   string         `json:"journal"`
+	Log       *jsonLogPlace  `json:"journal_transaction,omitempty"`
 	Verified  bool           `json:"verified"`
 	Undo      *jsonUndo      `json:"undo,omitempty"`
 	Section   *jsonSection   `json:"section,omitempty"`
@@ -117,7 +118,7 @@ func toJSONDeletedExtractReport(r *deletedExtractReport) *jsonDeletedExtractRepo
 }
 
 func toJSONUndeleteReport(r undeleteReport) jsonUndeleteReport {
-	j := jsonUndeleteReport{DryRun: r.DryRun, Journal: r.Journal, Verified: r.Verified, Section: toJSONSection(r.Section)}
+	j := jsonUndeleteReport{DryRun: r.DryRun, Journal: r.Journal, Verified: r.Verified, Section: toJSONSection(r.Section), Log: toJSONLogPlace(r.Log)}
 	if u := r.Undeleted; u != nil {
 		j.Undeleted = &jsonUndeleted{
 			Inode: u.Inode, Path: u.Path, Parent: u.Parent, Type: u.Type.String(), Size: u.Size, Blocks: u.Blocks,

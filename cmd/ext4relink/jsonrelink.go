@@ -15,7 +15,8 @@ type jsonRelinkReport struct {
 	Skipped        []jsonSkipped         `json:"skipped,omitempty"`
 	Blocks         []jsonChange          `json:"blocks"`
 	Journal        string                `json:"journal"`
-	Commit         string                `json:"commit"` // "journal" or "ordered"
+	Commit         string                `json:"commit"`                        // "journal" or "ordered"
+	Log            *jsonLogPlace         `json:"journal_transaction,omitempty"` // commit "journal"
 	Verified       bool                  `json:"verified"`
 	Undo           *jsonUndo             `json:"undo,omitempty"`
 	Remaining      []jsonRemainingOrphan `json:"remaining"`
@@ -95,7 +96,7 @@ func toJSONRelinkReport(r relinkReport) jsonRelinkReport {
 	j := jsonRelinkReport{
 		DryRun: r.DryRun, Journal: r.Journal, Commit: r.Commit, Verified: r.Verified,
 		EarlierRelinks: r.EarlierRelinks, Section: toJSONSection(r.Section),
-		Skipped: toJSONSkipped(r.Skipped),
+		Skipped: toJSONSkipped(r.Skipped), Log: toJSONLogPlace(r.Log),
 	}
 	if r.Relinked != nil {
 		j.Relinked = make([]jsonRelinked, 0, len(r.Relinked))

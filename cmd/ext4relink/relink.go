@@ -36,7 +36,10 @@ type relinkReport struct {
 	Journal string
 	// Commit is "journal" (one jbd2 transaction) or "ordered" (no internal
 	// journal: four flushed steps, each safe to crash after).
-	Commit   string
+	Commit string
+	// Log is where the journal transaction goes and which older logged
+	// copies it overwrites (commit "journal" only).
+	Log      *engine.LogPlace
 	Verified bool
 	Undo     *undoReport
 	// Remaining are the orphans left on the list (with --dry-run: that
@@ -176,7 +179,7 @@ func (a *app) doRelink(o relinkOpts) int {
 	if changes == nil {
 		changes = []engine.Change{}
 	}
-	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Created: plan.Created, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal", Section: a.section,
+	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Created: plan.Created, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal", Section: a.section, Log: plan.LogPlace,
 		Remaining: remaining(before, plan.Relinks)}
 	if rep.Relinked == nil {
 		rep.Relinked = []engine.Relinked{}
@@ -275,6 +278,7 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 		for _, c := range rep.Blocks {
 			fmt.Fprintf(w, "  block %d: %s\n", c.Block, strings.Join(c.What, "; "))
 		}
+		printLogPlace(w, rep.Log, true)
 		fmt.Fprintln(w, "Nothing was written (--dry-run).")
 		return
 	}
@@ -285,6 +289,9 @@ func (a *app) printRelink(rep relinkReport, before *engine.OrphanList) {
 		fmt.Fprintf(w, "\nWrote %d blocks %s and verified the result.\n", len(rep.Blocks), how)
 	default:
 		fmt.Fprintf(w, "\nWrote %d blocks %s and verified the result; no journal recovery is pending.\n", len(rep.Blocks), how)
+	}
+	if len(rep.Blocks) > 0 {
+		printLogPlace(w, rep.Log, false)
 	}
 	if u := rep.Undo; u != nil {
 		fmt.Fprintf(w, "Saved the old content of the %d device blocks this run changed to %s: 'e2undo %s %s' puts the device back exactly as it was, as long as nothing else has changed it since (e2undo refuses otherwise).\n", u.Blocks, u.File, u.File, a.dev)

@@ -24,9 +24,12 @@ type undeleteReport struct {
 	Undeleted *engine.Undeleted
 	Blocks    []engine.Change
 	Journal   string
-	Verified  bool
-	Undo      *undoReport
-	Section   *devio.Section
+	// Log is where the journal transaction goes and which older logged
+	// copies it overwrites.
+	Log      *engine.LogPlace
+	Verified bool
+	Undo     *undoReport
+	Section  *devio.Section
 }
 
 // undelete puts a file deleted while closed back in place.
@@ -100,7 +103,7 @@ func (a *app) doUndelete(o undeleteOpts) int {
 	if changes == nil {
 		changes = []engine.Change{}
 	}
-	rep := undeleteReport{DryRun: o.dryRun, Undeleted: u, Blocks: changes, Journal: journalSummary(fs), Section: a.section}
+	rep := undeleteReport{DryRun: o.dryRun, Undeleted: u, Blocks: changes, Journal: journalSummary(fs), Section: a.section, Log: plan.LogPlace}
 	if !o.dryRun {
 		if err := fs.Commit(plan); err != nil {
 			return a.fail(fmt.Errorf("writing: %w; the commit leaves either the old state or the new one: run the same command again to finish", err))
@@ -142,12 +145,14 @@ func (a *app) printUndelete(rep undeleteReport) {
 		for _, c := range rep.Blocks {
 			fmt.Fprintf(w, "  block %d: %s\n", c.Block, strings.Join(c.What, "; "))
 		}
+		printLogPlace(w, rep.Log, true)
 		fmt.Fprintln(w, "Nothing was written (--dry-run).")
 		return
 	}
 	fmt.Fprintf(w, "\nWrote %d blocks through one journal transaction and verified the result (the file reads back with sha256 %s).\n", len(rep.Blocks), u.SHA256)
+	printLogPlace(w, rep.Log, false)
 	if x := rep.Undo; x != nil {
 		fmt.Fprintf(w, "Saved the old content of the %d device blocks this run changed to %s: 'e2undo %s %s' puts the device back exactly as it was.\n", x.Blocks, x.File, x.File, a.dev)
 	}
-	fmt.Fprintf(w, "Next: '%s' should report nothing. The journal now starts over: 'ext4relink deleted' may find fewer files than before.\n", a.withFsckDev("e2fsck -fn"))
+	fmt.Fprintf(w, "Next: '%s' should report nothing.\n", a.withFsckDev("e2fsck -fn"))
 }

@@ -159,11 +159,13 @@ var manual = []section{
 			needs is in use again (named), when it is reused or incomplete, a
 			directory, or the name exists; refused (exit 6) without an internal
 			journal, when its extended attributes were in a separate block, or
-			when the transaction, written from the start of the log area, would
-			overwrite the journal copies the file is recovered from. The new
-			transaction overwrites the oldest copies in the journal: other
-			deleted files may no longer be found afterwards, so copy out or put
-			back the ones you want in one session, most important first.
+			when its journal transaction would overwrite the journal copies
+			the file is recovered from. Like every commit, the transaction
+			goes right after the newest one in the log (where jbd2 would
+			write next): other deleted files keep their evidence while the
+			log has room there; otherwise the oldest copies are overwritten
+			first, and the plan (--dry-run; JSON "journal_transaction") says
+			how many.
 			Re-running the same command after a crash finishes the job or finds
 			it done.`},
 		{"journal", `Show the journal's transactions as recovery would replay them:
@@ -265,9 +267,11 @@ var manual = []section{
 			With --all, every orphan goes to its original path; one whose
 			path is unknown or taken, or whose directory cannot come back,
 			goes to --into as #INODE, and the output (JSON "original_path"
-			and "why") says which went where and why. Run it before any
-			other relink: the names come from older copies of directory
-			blocks in the journal, which each commit partly overwrites.
+			and "why") says which went where and why. The names come from
+			older copies of directory blocks in the journal; every commit
+			writes its transaction after the newest one in the log, so it
+			overwrites none of them while the log has room there, and the
+			plan says how many it overwrites otherwise.
 			--all --original needs the filesystem's journal. With
 			undelete: put the deleted file back under its original path, as
 			deleted shows it (its directory must still exist)`},
