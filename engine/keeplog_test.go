@@ -104,3 +104,57 @@ func TestUndeleteKeepsOthers(t *testing.T) {
 		t.Errorf("%d deleted files after the undelete, want %d", len(after), len(before))
 	}
 }
+
+// TestLogPlaceWrapped: in a log that wrapped, the block after the newest
+// transaction holds the oldest: a transaction too big for the room there
+// overwrites the oldest transactions first, never the newest, and the
+// place says which and how many copies.
+func TestLogPlaceWrapped(t *testing.T) {
+	img := fixtures.Get(t, "deleted-wrapped")
+	op, err := OpenFS(img.Path, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Dev.Close()
+	fs := op.FS
+	h, err := fs.JournalHistory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	txs := fs.transactions(h)
+	if len(txs) < 3 {
+		t.Fatalf("only %d transactions in the log", len(txs))
+	}
+	j := fs.JournalFile()
+	lp, err := fs.logPlace(h, int(j.Capacity()/2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v: %s", lp, lp.Sentence(true))
+	if lp.After != txs[0].Sequence || lp.Start != j.Advance(txs[0].CommitBlock, 1) {
+		t.Errorf("placed at %d after %d, want after transaction %d (commit block %d)", lp.Start, lp.After, txs[0].Sequence, txs[0].CommitBlock)
+	}
+	if lp.Transactions == 0 || lp.Oldest != txs[len(txs)-1].Sequence {
+		t.Fatalf("overwrites %d transactions from %d, want the oldest (%d) first", lp.Transactions, lp.Oldest, txs[len(txs)-1].Sequence)
+	}
+	copies, hit := 0, 0
+	for i, tx := range txs {
+		if int32(tx.Sequence-lp.Oldest) >= 0 && int32(tx.Sequence-lp.Newest) <= 0 {
+			if i == 0 {
+				t.Fatal("overwrites the newest transaction")
+			}
+			copies += tx.Blocks
+			hit++
+		}
+	}
+	if hit != lp.Transactions || copies != lp.Copies {
+		t.Errorf("overwrites %d transactions, %d copies; transactions %d to %d hold %d, %d", lp.Transactions, lp.Copies, lp.Oldest, lp.Newest, hit, copies)
+	}
+	small, err := fs.logPlace(h, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.Start != lp.Start || small.Blocks != 3 {
+		t.Errorf("one block: %+v", small)
+	}
+}
