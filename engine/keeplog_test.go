@@ -1,9 +1,14 @@
 package engine
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ext4relink/ext4relink/fixtures"
+	"github.com/ext4relink/ext4relink/internal/loopmnt"
+	"github.com/ext4relink/ext4relink/internal/testfs"
 )
 
 // pathsOf is the original path of every orphan on img's list, by inode.
@@ -156,5 +161,79 @@ func TestLogPlaceWrapped(t *testing.T) {
 	}
 	if small.Start != lp.Start || small.Blocks != 3 {
 		t.Errorf("one block: %+v", small)
+	}
+}
+
+// TestCommitPointReplayedElsewhere: a crash just after the commit point
+// of a transaction written after the newest one (not at the log's first
+// block): e2fsck's journal recovery and the kernel's (at mount) both find
+// it from s_start and give the new state.
+func TestCommitPointReplayedElsewhere(t *testing.T) {
+	img := fixtures.Get(t, "ext4-rmtree")
+	o := orphanAt(img, "tree/a/b/held.bin")
+	req := Request{Inode: uint32(o.Inode), Name: "/lost+found/held.bin"}
+	ops := recordRelink(t, img, req)
+	p := img.Copy(t)
+	var start uint64
+	emptied := false // a pending recovery is written home and the log emptied first
+	for k := range ops {
+		applyOps(t, p, ops[k:k+1])
+		op, err := OpenFS(p, Options{Mode: ReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := op.FS.JournalFile()
+		start = uint64(j.SB.Start)
+		first := j.First
+		op.Dev.Close()
+		if start == 0 {
+			emptied = true
+		}
+		if start != 0 && emptied {
+			if start == first {
+				t.Fatalf("after op %d of %d: the transaction starts at the log's first block %d", k, len(ops), first)
+			}
+			t.Logf("commit point after op %d of %d: s_start %d", k, len(ops), start)
+			break
+		}
+	}
+	if start == 0 || !emptied {
+		t.Fatal("no commit point found among the writes")
+	}
+	q := img.Copy(t)
+	copyFile(t, p, q)
+	out, code := testfs.E2fsckFix(t, p)
+	if code > 1 || !strings.Contains(out, "recovering journal") {
+		t.Fatalf("e2fsck -fy: exit %d\n%s", code, out)
+	}
+	op, err := OpenFS(p, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := op.FS.ReadPath("/lost+found/held.bin")
+	op.Dev.Close()
+	if err != nil || testfs.SHA256(data) != o.SHA256 {
+		t.Fatalf("after e2fsck's recovery: %v, or the wrong content", err)
+	}
+	// The kernel's recovery at a read-write mount (a read-only loop
+	// device cannot be recovered).
+	m := loopmnt.Must(t, q, "rw")
+	got := testfs.FileSHA256(t, filepath.Join(m.Dir, "lost+found/held.bin"))
+	if err := m.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if got != o.SHA256 {
+		t.Fatal("after the kernel's recovery: the wrong content")
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
