@@ -1,14 +1,19 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ext4relink/ext4relink/fixtures"
 	"github.com/ext4relink/ext4relink/internal/loopmnt"
 	"github.com/ext4relink/ext4relink/internal/testfs"
+	"github.com/ext4relink/ext4relink/journal"
+	"github.com/ext4relink/ext4relink/super"
 )
 
 // pathsOf is the original path of every orphan on img's list, by inode.
@@ -235,5 +240,48 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLogEndContinues: a stale block of the next sequence right where the
+// transaction would end would make a replay read on into it: the plan is
+// refused, naming the journal block, and nothing is written.
+func TestLogEndContinues(t *testing.T) {
+	img := fixtures.Get(t, "ext4-rmtree")
+	p := img.Copy(t)
+	req := Request{Inode: uint32(orphanAt(img, "tree/a/b/held.bin").Inode), Name: "/lost+found/held.bin"}
+	op, err := OpenFS(p, Options{Mode: ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _, err := op.FS.PlanRelink(req, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := op.FS.JournalFile()
+	end := j.Advance(plan.LogPlace.Start, plan.LogPlace.Blocks)
+	fsblk, err := j.Map(end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, op.FS.BlockSize())
+	h := journal.Header{Magic: journal.Magic, BlockType: journal.BlockDescriptor, Sequence: op.FS.commitSequence() + 1}
+	h.Encode(b)
+	op.Dev.Close()
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(b, int64(fsblk)*int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	before := testfs.FileSHA256(t, p)
+	_, err = relinkImage(t, p, req)
+	if !errors.Is(err, super.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("journal block %d", end)) {
+		t.Fatalf("relink: %v, want a refusal naming journal block %d", err, end)
+	}
+	if testfs.FileSHA256(t, p) != before {
+		t.Fatal("the refused relink wrote to the image")
 	}
 }
