@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -81,12 +82,16 @@ func (a *app) warnMounted(use engine.Use) {
 }
 
 func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList, names map[uint32]engine.NameResult) {
-	fmt.Fprintf(a.stdout, "%s: %d-byte blocks, %s\n", a.where(), fs.BlockSize(), journalSummary(fs))
+	// One write for the table: the tabwriter writes each cell and each
+	// run of padding on its own.
+	bw := bufio.NewWriter(a.stdout)
+	defer bw.Flush()
+	fmt.Fprintf(bw, "%s: %d-byte blocks, %s\n", a.where(), fs.BlockSize(), journalSummary(fs))
 	if len(l.Orphans) == 0 {
-		fmt.Fprint(a.stdout, noOrphansHelp)
+		fmt.Fprint(bw, noOrphansHelp)
 		return
 	}
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "INODE\tWHERE\tTYPE\tMODE\tUID\tGID\tSIZE\tLINKS\tSECTORS\tMTIME\tCTIME\tSTATE\tPATH")
 	for _, o := range l.Orphans {
 		if o.Problem != "" {
@@ -102,6 +107,7 @@ func (a *app) printOrphans(fs *engine.FS, l *engine.OrphanList, names map[uint32
 			localTime(o.Mtime), localTime(o.Ctime), state, pathColumn(o, names))
 	}
 	w.Flush()
+	bw.Flush()
 	a.notePathless(l, names)
 }
 

@@ -1,7 +1,6 @@
 package devio
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,16 +65,15 @@ func inUse(d *Device) (Use, error) {
 }
 
 func mountsOf(devs map[uint64]string) ([]Mount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	b, err := readSysfs("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot check mounts: %v", ErrDevice, err)
 	}
-	defer f.Close()
 	var out []Mount
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		m, rdev, ok := parseMountinfo(sc.Text())
+	for rest := string(b); rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		m, rdev, ok := parseMountinfo(line)
 		if !ok {
 			continue
 		}
@@ -84,7 +82,7 @@ func mountsOf(devs map[uint64]string) ([]Mount, error) {
 			out = append(out, m)
 		}
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // parseMountinfo parses one line of /proc/self/mountinfo (proc(5)):
@@ -148,9 +146,12 @@ type loopDev struct {
 // loopsBacking lists loop devices whose backing file is the same inode as st.
 func loopsBacking(st unix.Stat_t) []loopDev {
 	var out []loopDev
-	paths, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
+	// One directory read and one file per loop device: an unattached one
+	// has no loop/ directory (filepath.Glob read three directories per
+	// loop device to find the same files).
+	for _, name := range loopNames() {
+		p := filepath.Join("/sys/block", name, "loop", "backing_file")
+		b, err := readSysfs(p)
 		if err != nil {
 			continue
 		}
@@ -159,10 +160,9 @@ func loopsBacking(st unix.Stat_t) []loopDev {
 		if unix.Stat(back, &bst) != nil || bst.Dev != st.Dev || bst.Ino != st.Ino {
 			continue
 		}
-		name := filepath.Base(filepath.Dir(filepath.Dir(p)))
 		if rdev, ok := sysDev(filepath.Join("/sys/block", name, "dev")); ok {
 			l := loopDev{name: "/dev/" + name, rdev: rdev}
-			if b, err := os.ReadFile(filepath.Join(filepath.Dir(p), "offset")); err == nil {
+			if b, err := readSysfs(filepath.Join(filepath.Dir(p), "offset")); err == nil {
 				l.offset, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 			}
 			out = append(out, l)
@@ -172,7 +172,7 @@ func loopsBacking(st unix.Stat_t) []loopDev {
 }
 
 func sysDev(p string) (uint64, bool) {
-	b, err := os.ReadFile(p)
+	b, err := readSysfs(p)
 	if err != nil {
 		return 0, false
 	}
