@@ -84,17 +84,8 @@ func (fs *FS) openJournal() (*journal.Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal inode: %w", err)
 	}
-	bmap := func(jblk uint64) (uint64, error) {
-		if jblk >= 1<<32 {
-			return 0, fmt.Errorf("journal block %d out of range", jblk)
-		}
-		phys, unwritten, ok := m.Map(uint32(jblk))
-		if !ok || unwritten {
-			return 0, super.Errorf(super.ErrCorrupt, fmt.Sprintf("journal inode %d", ino), super.NoBlock, -1, "journal block %d is not mapped", jblk)
-		}
-		return phys, nil
-	}
-	j, err := journal.Load(fs.dev.dev, fs.bs, bmap, in.Size()/uint64(fs.bs))
+	jm := &journalMap{ino: ino, m: m}
+	j, err := journal.Load(fs.dev.dev, fs.bs, jm.mapBlock, in.Size()/uint64(fs.bs))
 	if err != nil {
 		return nil, err
 	}

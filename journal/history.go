@@ -170,7 +170,8 @@ func (j *Journal) History() (*History, error) { return j.HistoryWith(nil) }
 // replays are marked Live without scanning the log a second time. A nil
 // live scans it.
 func (j *Journal) HistoryWith(live *Log) (*History, error) {
-	s := &histScan{j: j, at: map[uint64]int{}, h: &History{j: j, revoked: map[uint64]uint32{}}}
+	s := &histScan{j: j, h: &History{j: j, revoked: map[uint64]uint32{}}}
+	s.presize(live)
 	s.importLive(live)
 	if err := s.readArea(); err != nil {
 		return nil, err

@@ -170,3 +170,16 @@ func (s *histScan) runAt(l *Log, i int) int {
 	}
 	return lo
 }
+
+// presize makes room for the live log's metadata blocks and as many
+// again from older transactions (a log area is commonly a little more
+// than the live log), so that neither the blocks nor their index grow
+// (and are copied) block by block while the area is read.
+func (s *histScan) presize(l *Log) {
+	n := 64
+	if l != nil {
+		n += 2 * len(l.Metadata)
+	}
+	s.metas = make([]histMeta, 0, n)
+	s.at = make(map[uint64]int, n)
+}
