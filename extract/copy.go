@@ -13,6 +13,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ext4relink/ext4relink/inode"
@@ -276,12 +277,15 @@ func (p *pipeline) closeReader() {
 	close(p.toHash)
 }
 
-var zeros = make([]byte, 1<<20)
+// zeros is made on first use: a package-level 1 MiB slice counted
+// towards the first garbage collection of every command, list included.
+var zeros = sync.OnceValue(func() []byte { return make([]byte, 1<<20) })
 
 func hashZeros(w io.Writer, n uint64) {
+	z := zeros()
 	for n > 0 {
-		k := min(n, uint64(len(zeros)))
-		w.Write(zeros[:k])
+		k := min(n, uint64(len(z)))
+		w.Write(z[:k])
 		n -= k
 	}
 }

@@ -127,7 +127,7 @@ type histMeta struct {
 	runHi    int
 	revokes  []uint64 // revoke records
 	time     time.Time
-	v1       Commit // commit: the v1 checksum fields
+	v1       *Commit // commit with hasV1Sum: the v1 checksum fields (a pointer: most journals have none, and metas are many)
 	hasV1Sum bool
 	known    bool // taken from the live log's scan (importLive), not read here
 }
@@ -157,6 +157,7 @@ type histScan struct {
 	claims   []claim
 	maxClaim uint64
 	h        *History
+	scratch  []histMeta // liveMetas' result, reused from one transaction to the next
 }
 
 // History reads the whole log area and returns the transactions found in
@@ -370,8 +371,10 @@ func (s *histScan) block(pos uint64, b []byte) (next uint64, meta bool) {
 		}
 		m.ok = c.VerifyChecksum(s.j.seed)
 		m.time = c.Time()
-		m.v1 = Commit{ChksumType: c.ChksumType, ChksumSize: c.ChksumSize, Chksum: c.Chksum}
 		m.hasV1Sum = fm.CsumV1() && !(c.ChksumType == 0 && c.ChksumSize == 0 && c.Chksum[0] == 0)
+		if m.hasV1Sum {
+			m.v1 = &Commit{ChksumType: c.ChksumType, ChksumSize: c.ChksumSize, Chksum: c.Chksum}
+		}
 	default:
 		return next, false
 	}
@@ -626,7 +629,7 @@ func (s *histScan) check(c *histChain, tx int32) (int, bool) {
 	if dropped > 0 {
 		return 0, false
 	}
-	if cm := &s.metas[c.commit]; cm.hasV1Sum && !s.v1OK(c, &cm.v1) {
+	if cm := &s.metas[c.commit]; cm.hasV1Sum && !s.v1OK(c, cm.v1) {
 		return 0, false
 	}
 	return 0, true

@@ -54,7 +54,8 @@ func (s *histScan) liveMetas(l *Log, t *Transaction, seg []MetaBlock) ([]histMet
 	}
 	j := s.j
 	area := j.Last - j.First
-	out := make([]histMeta, 0, len(seg))
+	out := s.scratch[:0] // importLive copies them out before the next call
+	defer func() { s.scratch = out[:0] }()
 	tag := t.tagLo // the next tag of t, in log order
 	rv := 0        // the next revoke block of t
 	for k, mb := range seg {
@@ -171,14 +172,13 @@ func (s *histScan) runAt(l *Log, i int) int {
 	return lo
 }
 
-// presize makes room for the live log's metadata blocks and as many
-// again from older transactions (a log area is commonly a little more
-// than the live log), so that neither the blocks nor their index grow
+// presize makes room for the live log's metadata blocks and half as many
+// again from older transactions, so that neither the blocks nor their index grow
 // (and are copied) block by block while the area is read.
 func (s *histScan) presize(l *Log) {
 	n := 64
 	if l != nil {
-		n += 2 * len(l.Metadata)
+		n += len(l.Metadata) + len(l.Metadata)/2
 	}
 	s.metas = make([]histMeta, 0, n)
 	s.at = make(map[uint64]int, n)

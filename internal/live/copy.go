@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -397,13 +398,15 @@ func (c *copier) write(b []byte, off int64) error {
 	return nil
 }
 
-var zeros = make([]byte, 64<<10)
+// zeros is made on first use, not when any command starts.
+var zeros = sync.OnceValue(func() []byte { return make([]byte, 64<<10) })
 
 // hashZeros hashes the hole from c.hashed up to off.
 func (c *copier) hashZeros(off int64) error {
+	z := zeros()
 	for c.hashed < off {
-		n := min(int64(len(zeros)), off-c.hashed)
-		c.h.Write(zeros[:n])
+		n := min(int64(len(z)), off-c.hashed)
+		c.h.Write(z[:n])
 		c.hashed += n
 	}
 	return context.Cause(c.ctx)
