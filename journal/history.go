@@ -349,8 +349,9 @@ func (s *histScan) block(pos uint64, b []byte) (next uint64, meta bool) {
 		m.ok = descriptorChecksumOK(b, fm, s.j.seed)
 		if m.ok {
 			m.tagLo, m.runLo = s.ntags, len(s.druns)
-			for off := firstTag(b, fm); off >= 0; off = nextTag(b, fm, off) {
-				home, flags, csum := decodeTag(b, off, fm)
+			tw := newTagWalk(b, fm)
+			for off := tw.first(); off >= 0; off = tw.next(off) {
+				home, flags, csum := tw.decode(off)
 				s.addTag(m.runLo, home, csum, flags)
 			}
 			m.tagHi, m.runHi = s.ntags, len(s.druns)

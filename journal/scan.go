@@ -63,7 +63,7 @@ func (l *chunkList[T]) at(i int) *T { return &l.chunks[i/chunkLen][i%chunkLen] }
 type sparseU32 struct{ chunks [][]uint32 }
 
 func (s *sparseU32) set(i int, v uint32) {
-	k := i / chunkLen
+	k := int(uint(i) / chunkLen) // i >= 0: a shift
 	if k >= len(s.chunks) || s.chunks[k] == nil {
 		if v == 0 {
 			return
@@ -73,7 +73,7 @@ func (s *sparseU32) set(i int, v uint32) {
 		}
 		s.chunks[k] = make([]uint32, chunkLen)
 	}
-	s.chunks[k][i%chunkLen] = v
+	s.chunks[k][uint(i)%chunkLen] = v
 }
 
 func (s *sparseU32) at(i int) uint32 {
@@ -255,11 +255,12 @@ func (s *scanner) descriptor(cur uint64, b []byte) (end bool, err error) {
 	// Positions as PASS_REPLAY computes them, one wrap per tag.
 	pos, lastPos, n := s.blk, s.blk, 0
 	var r *tagRun // the run the next tag may extend
-	for off := firstTag(b, fm); off >= 0; off = nextTag(b, fm, off) {
+	tw := newTagWalk(b, fm)
+	for off := tw.first(); off >= 0; off = tw.next(off) {
 		if l.ntags >= math.MaxUint32 {
 			return true, scanErr(super.ErrUnsupported, j, cur, "the log describes more than %d data blocks", uint32(math.MaxUint32))
 		}
-		home, flags, csum := decodeTag(b, off, fm)
+		home, flags, csum := tw.decode(off)
 		l.csums.set(l.ntags, csum)
 		if r != nil && r.n < math.MaxUint16 && flags == r.flags && r.pos+uint64(r.n) == pos &&
 			r.last() < math.MaxUint64 && r.last()+1 == home {
