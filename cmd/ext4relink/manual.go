@@ -266,14 +266,16 @@ func roffLine(s string) string {
 	return s
 }
 
-var termWord = regexp.MustCompile(`-*[A-Za-z0-9][A-Za-z0-9+-]*`)
+// termWord is compiled on first use (rendering the manual), not when any
+// command starts.
+var termWord = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-*[A-Za-z0-9][A-Za-z0-9+-]*`) })
 
 // roffTerm renders a term or command form the man(7) way: options and
 // command words in bold, metavariables (DEV, N, PATH) in italics.
 func roffTerm(s string) string {
 	var b strings.Builder
 	last := 0
-	for _, loc := range termWord.FindAllStringIndex(s, -1) {
+	for _, loc := range termWord().FindAllStringIndex(s, -1) {
 		b.WriteString(roffEscape(s[last:loc[0]]))
 		w := s[loc[0]:loc[1]]
 		switch {
