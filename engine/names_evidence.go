@@ -260,7 +260,14 @@ func (n *namer) inodesIn(b []byte, g uint64, first uint32, l journal.Logged) {
 			return
 		}
 		ino := uint32(g)*sb.InodesPerGroup + idx + 1
-		in, err := inode.Decode(b[k*isz : (k+1)*isz])
+		raw := b[k*isz : (k+1)*isz]
+		// Most records of an inode-table block are free, or neither an
+		// orphan nor a directory: nothing below uses those, so they are
+		// not decoded (nor checksummed).
+		if gl, ok := inode.Peek(raw); !ok || gl.Mode == 0 || n.targets[ino] == nil && gl.Mode&inode.ModeFmt != inode.ModeDir {
+			continue
+		}
+		in, err := inode.Decode(raw)
 		if err != nil || in.Mode == 0 || in.Validate(n.fs.InodeFS(), ino) != nil {
 			continue
 		}
