@@ -123,28 +123,9 @@ func (o relinkOpts) check(a *app) int {
 }
 
 func (a *app) doRelink(o relinkOpts) int {
-	mode := engine.ReadWrite
-	if o.dryRun {
-		mode = engine.ReadOnly
-	}
-	opts, code, ok := a.devOptions(mode)
-	if !ok {
+	op, code := a.openForRelink(o)
+	if op == nil {
 		return code
-	}
-	opts.AllowReadOnlyMount = o.allowROMount
-	var (
-		op  *engine.Opened
-		err error
-	)
-	if o.undo != "" && !o.dryRun {
-		// Every write of this run goes through the undo file, which saves
-		// each block's old content (on stable storage) first.
-		op, err = engine.OpenFSWithUndo(a.dev, opts, o.undo)
-	} else {
-		op, err = engine.OpenFS(a.dev, opts)
-	}
-	if err != nil {
-		return a.refuse(err, o.ino)
 	}
 	fs, dev, undo := op.FS, op.Dev, op.Undo
 	a.noteSection(dev)
@@ -172,14 +153,60 @@ func (a *app) doRelink(o relinkOpts) int {
 	if a.scanTables {
 		before = plan.Listed() // with the scan's finds, for "remaining"
 	}
-	changes, err := plan.Changes()
+	rep, err := a.relinkPlanReport(o, fs, plan, skipped, before)
 	if err != nil {
 		return a.refuse(err, o.ino)
+	}
+	if !o.dryRun {
+		if code := a.commitRelink(op, plan, before, rep); code != exitOK {
+			return code
+		}
+	}
+	a.printRelinkResult(o, rep, before)
+	done = true
+	return exitOK
+}
+
+// openForRelink opens the filesystem for the relink: read-only for a dry
+// run, and through the undo file when --undo asks for one. On failure it
+// returns nil and the exit code (the error already reported).
+func (a *app) openForRelink(o relinkOpts) (*engine.Opened, int) {
+	mode := engine.ReadWrite
+	if o.dryRun {
+		mode = engine.ReadOnly
+	}
+	opts, code, ok := a.devOptions(mode)
+	if !ok {
+		return nil, code
+	}
+	opts.AllowReadOnlyMount = o.allowROMount
+	var (
+		op  *engine.Opened
+		err error
+	)
+	if o.undo != "" && !o.dryRun {
+		// Every write of this run goes through the undo file, which saves
+		// each block's old content (on stable storage) first.
+		op, err = engine.OpenFSWithUndo(a.dev, opts, o.undo)
+	} else {
+		op, err = engine.OpenFS(a.dev, opts)
+	}
+	if err != nil {
+		return nil, a.refuse(err, o.ino)
+	}
+	return op, exitOK
+}
+
+// relinkPlanReport describes the plan before anything is written.
+func (a *app) relinkPlanReport(o relinkOpts, fs *engine.FS, plan *engine.Plan, skipped []engine.Skipped, before *engine.OrphanList) (*relinkReport, error) {
+	changes, err := plan.Changes()
+	if err != nil {
+		return nil, err
 	}
 	if changes == nil {
 		changes = []engine.Change{}
 	}
-	rep := relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Created: plan.Created, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal", Section: a.section, Log: plan.LogPlace,
+	rep := &relinkReport{DryRun: o.dryRun, Relinked: plan.Relinks, Created: plan.Created, Skipped: skipped, Blocks: changes, Journal: journalSummary(fs), Commit: "journal", Section: a.section, Log: plan.LogPlace,
 		Remaining: remaining(before, plan.Relinks)}
 	if rep.Relinked == nil {
 		rep.Relinked = []engine.Relinked{}
@@ -190,36 +217,43 @@ func (a *app) doRelink(o relinkOpts) int {
 	if plan.Ordered {
 		rep.Commit = "ordered"
 	}
-	if !o.dryRun {
-		if err := fs.Commit(plan); err != nil {
-			return a.fail(fmt.Errorf("writing: %w; the orphans are safe: the commit leaves either the old state or the new one, so run the same command again to finish", err))
-		}
-		if undo != nil {
-			if err := undo.Close(); err != nil {
-				// Every header was already on stable storage before the
-				// device write it covers: the file is complete anyway.
-				fmt.Fprintf(a.stderr, "ext4relink: warning: %v (the undo file was already complete after the last write)\n", err)
-			}
-			rep.Undo = &undoReport{File: undo.Path(), Blocks: len(undo.Saved())}
-		}
-		if err := engine.Verify(dev, plan, before); err != nil {
-			return a.fail(err)
-		}
-		rep.Verified = true
+	return rep, nil
+}
+
+// commitRelink writes the plan, closes the undo file and verifies the
+// result from the device, recording both in rep.
+func (a *app) commitRelink(op *engine.Opened, plan *engine.Plan, before *engine.OrphanList, rep *relinkReport) int {
+	if err := op.FS.Commit(plan); err != nil {
+		return a.fail(fmt.Errorf("writing: %w; the orphans are safe: the commit leaves either the old state or the new one, so run the same command again to finish", err))
 	}
+	if undo := op.Undo; undo != nil {
+		if err := undo.Close(); err != nil {
+			// Every header was already on stable storage before the
+			// device write it covers: the file is complete anyway.
+			fmt.Fprintf(a.stderr, "ext4relink: warning: %v (the undo file was already complete after the last write)\n", err)
+		}
+		rep.Undo = &undoReport{File: undo.Path(), Blocks: len(undo.Saved())}
+	}
+	if err := engine.Verify(op.Dev, plan, before); err != nil {
+		return a.fail(err)
+	}
+	rep.Verified = true
+	return exitOK
+}
+
+// printRelinkResult prints the report as text or JSON.
+func (a *app) printRelinkResult(o relinkOpts, rep *relinkReport, before *engine.OrphanList) {
 	if a.json {
-		a.printJSON(toJSONRelinkReport(rep))
+		a.printJSON(toJSONRelinkReport(*rep))
 		if o.dryRun && o.undo != "" {
 			fmt.Fprintf(a.stderr, "ext4relink: --undo %s: no undo file was created: --dry-run writes nothing\n", o.undo)
 		}
-	} else {
-		a.printRelink(rep, before)
-		if o.dryRun && o.undo != "" {
-			fmt.Fprintf(a.stdout, "No undo file was created (--undo %s): --dry-run writes nothing.\n", o.undo)
-		}
+		return
 	}
-	done = true
-	return exitOK
+	a.printRelink(*rep, before)
+	if o.dryRun && o.undo != "" {
+		fmt.Fprintf(a.stdout, "No undo file was created (--undo %s): --dry-run writes nothing.\n", o.undo)
+	}
 }
 
 // dropUndo closes the undo file after a failed run: it is removed when the
