@@ -70,71 +70,12 @@ func mountsOf(devs map[uint64]string) ([]Mount, error) {
 		return nil, fmt.Errorf("%w: cannot check mounts: %v", ErrDevice, err)
 	}
 	var out []Mount
-	for rest := string(b); rest != ""; {
-		var line string
-		line, rest, _ = strings.Cut(rest, "\n")
-		m, rdev, ok := parseMountinfo(line)
-		if !ok {
-			continue
-		}
-		if via, hit := devs[rdev]; hit {
-			m.Via = via
-			out = append(out, m)
+	for _, e := range ParseMountinfo(b) {
+		if via, hit := devs[e.Dev]; hit {
+			out = append(out, Mount{MountPoint: e.MountPoint, ReadOnly: e.SuperReadOnly, Source: e.Source, Via: via})
 		}
 	}
 	return out, nil
-}
-
-// parseMountinfo parses one line of /proc/self/mountinfo (proc(5)):
-// ID parent major:minor root mountpoint options [optional...] - fstype source superoptions
-func parseMountinfo(line string) (Mount, uint64, bool) {
-	f := strings.Fields(line)
-	sep := -1
-	for i, x := range f {
-		if x == "-" {
-			sep = i
-			break
-		}
-	}
-	if len(f) < 6 || sep < 6 || sep+3 >= len(f)+1 || len(f) < sep+4 {
-		return Mount{}, 0, false
-	}
-	maj, min, ok := strings.Cut(f[2], ":")
-	if !ok {
-		return Mount{}, 0, false
-	}
-	ma, err1 := strconv.ParseUint(maj, 10, 32)
-	mi, err2 := strconv.ParseUint(min, 10, 32)
-	if err1 != nil || err2 != nil {
-		return Mount{}, 0, false
-	}
-	ro := false
-	for _, o := range strings.Split(f[sep+3], ",") {
-		if o == "ro" {
-			ro = true
-		}
-	}
-	m := Mount{MountPoint: unescape(f[4]), ReadOnly: ro, Source: unescape(f[sep+2])}
-	return m, unix.Mkdev(uint32(ma), uint32(mi)), true
-}
-
-// unescape decodes the octal escapes (\040 for space) mountinfo uses.
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 type loopDev struct {

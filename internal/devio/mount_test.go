@@ -20,12 +20,12 @@ func sh(t *testing.T, name string, args ...string) string {
 }
 
 func TestParseMountinfo(t *testing.T) {
-	m, rdev, ok := parseMountinfo(`36 35 7:3 / /mnt/with\040space rw,relatime shared:1 - ext4 /dev/loop3 ro,seclabel`)
-	if !ok || m.MountPoint != "/mnt/with space" || !m.ReadOnly || m.Source != "/dev/loop3" || rdev != 7<<8|3 {
-		t.Fatalf("%+v %d %v", m, rdev, ok)
+	m, ok := ParseMountinfoLine(`36 35 7:3 / /mnt/with\040space rw,relatime shared:1 - ext4 /dev/loop3 ro,seclabel`)
+	if !ok || m.MountPoint != "/mnt/with space" || !m.SuperReadOnly || m.ReadOnly || m.Source != "/dev/loop3" || m.Dev != 7<<8|3 || m.FSType != "ext4" {
+		t.Fatalf("%+v %v", m, ok)
 	}
 	for _, bad := range []string{"", "1 2 3", "1 2 x:y / /m rw - ext4 s rw", "1 2 7:3 / /m rw"} {
-		if _, _, ok := parseMountinfo(bad); ok {
+		if _, ok := ParseMountinfoLine(bad); ok {
 			t.Errorf("accepted %q", bad)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ext4relink/ext4relink/internal/devio"
 	"golang.org/x/sys/unix"
 )
 
@@ -116,73 +117,12 @@ func parseMajMin(s string, base int) (uint64, error) {
 	return unix.Mkdev(uint32(a), uint32(b)), nil
 }
 
-// MountInfo is one line of /proc/PID/mountinfo.
-type MountInfo struct {
-	Dev        uint64 // st_dev of files on this mount
-	Root       string // the directory of the filesystem mounted here ("/" unless a bind mount of a subtree)
-	MountPoint string
-	ReadOnly   bool // the mount is read-only
-	FSType     string
-	Source     string // e.g. /dev/sda2
-}
+// MountInfo is one mount of /proc/PID/mountinfo (devio parses the format).
+type MountInfo = devio.MountEntry
 
-// ParseMountinfo parses /proc/PID/mountinfo (proc(5)):
-// "ID parent major:minor root mountpoint options [optional...] - fstype
-// source superoptions". Lines that do not parse are left out.
-func ParseMountinfo(data []byte) []MountInfo {
-	var out []MountInfo
-	for _, line := range strings.Split(string(data), "\n") {
-		if m, ok := parseMountinfoLine(line); ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func parseMountinfoLine(line string) (MountInfo, bool) {
-	f := strings.Fields(line)
-	sep := -1
-	for i := 6; i < len(f); i++ {
-		if f[i] == "-" {
-			sep = i
-			break
-		}
-	}
-	if sep < 0 || len(f) < sep+3 {
-		return MountInfo{}, false
-	}
-	dev, err := parseMajMin(f[2], 10)
-	if err != nil {
-		return MountInfo{}, false
-	}
-	m := MountInfo{Dev: dev, Root: unescape(f[3]), MountPoint: unescape(f[4]),
-		FSType: f[sep+1], Source: unescape(f[sep+2])}
-	for _, o := range strings.Split(f[5], ",") {
-		if o == "ro" {
-			m.ReadOnly = true
-		}
-	}
-	return m, true
-}
-
-// unescape decodes the octal escapes (\040 for a space) of mountinfo.
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+// ParseMountinfo parses /proc/PID/mountinfo; lines that do not parse are
+// left out.
+func ParseMountinfo(data []byte) []MountInfo { return devio.ParseMountinfo(data) }
 
 // UeventDevName returns DEVNAME from a /sys/dev/block/MAJ:MIN/uevent file
 // ("loop12", "mapper/..." is never there: dm devices say "dm-3").
