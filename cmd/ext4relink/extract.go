@@ -76,6 +76,9 @@ func (a *app) extract(args []string) int {
 	if code, ok := a.parse(fl, args, true); !ok {
 		return code
 	}
+	if a.scanTables && !o.all {
+		return a.usageErr("--scan goes with --all (orphans on no list are found by reading the inode tables); a single inode needs no scan: --inode N copies it either way")
+	}
 	if o.deleted || o.reused {
 		return a.extractDeleted(o)
 	}
@@ -261,6 +264,11 @@ func (a *app) extractAll(fs *engine.FS, use engine.Use, o extractOpts, rep *extr
 	l, err := fs.Orphans()
 	if err != nil {
 		return a.fail(err)
+	}
+	if a.scanTables { // orphans a torn write cut off every list, too
+		if _, err := fs.ScanOrphans(l, a.scanProgress()); err != nil {
+			return a.fail(err)
+		}
 	}
 	names := a.originalPaths(fs, l)
 	taken := map[string]bool{} // the outputs of this run

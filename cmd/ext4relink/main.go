@@ -129,7 +129,7 @@ func (a *app) flags(name string) *pflag.FlagSet {
 	fl.BoolVar(&a.json, "json", a.json, "machine-readable output")
 	fl.StringVar(&a.partition, "partition", "", "work inside partition N of the disk image's MBR or GPT")
 	fl.StringVar(&a.offset, "offset", "", "work inside the disk image from byte BYTES on")
-	if name == "list" || name == "relink" {
+	if name == "list" || name == "relink" || name == "extract" {
 		fl.BoolVar(&a.scanTables, "scan", false, "read every inode table for orphans on no list")
 	}
 	return fl

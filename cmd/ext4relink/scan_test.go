@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	iofs "io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,6 +60,8 @@ func TestScanCLI(t *testing.T) {
 		t.Errorf(`no "source": "scan" in %s`, out)
 	}
 
+	checkExtractScan(t, e, behind)
+
 	code, out, errs = runCLI("--dev", e.dev, "--all", "--scan", "--json")
 	var rep jsonRelinkReport
 	if err := json.Unmarshal([]byte(out), &rep); code != exitOK || err != nil {
@@ -94,4 +98,51 @@ func chainOf(t *testing.T, dev string) []uint32 {
 		}
 	}
 	return out
+}
+
+// checkExtractScan: extract --all leaves the orphans behind the cut out,
+// extract --all --scan copies every file orphan (sha256 as the manifest
+// says), and --scan without --all is a usage error.
+func checkExtractScan(t *testing.T, e *badEnv, behind []uint32) {
+	t.Helper()
+	copied := func(scan bool) map[string]bool {
+		dir := filepath.Join(t.TempDir(), "out")
+		args := []string{"extract", "--dev", e.dev, "--all", "--out", dir, "--quiet"}
+		if scan {
+			args = append(args, "--scan")
+		}
+		if code, out, errs := runCLI(args...); code != exitOK {
+			t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errs)
+		}
+		got := map[string]bool{}
+		err := filepath.WalkDir(dir, func(p string, d iofs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				got[testfs.FileSHA256(t, p)] = true
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	without, with := copied(false), copied(true)
+	missed := 0
+	for _, o := range e.img.Orphans {
+		if o.Kind != "file" {
+			continue
+		}
+		if !with[o.SHA256] {
+			t.Errorf("extract --all --scan did not copy inode %d", o.Inode)
+		}
+		if !without[o.SHA256] {
+			missed++
+		}
+	}
+	if missed == 0 {
+		t.Errorf("extract --all without --scan copied every orphan although %d are behind the cut", len(behind))
+	}
+	if code, _, errs := runCLI("extract", "--dev", e.dev, "--inode", fmt.Sprint(behind[0]), "--scan", "--out", filepath.Join(t.TempDir(), "x")); code != exitUsage || !strings.Contains(errs, "--scan goes with --all") {
+		t.Errorf("extract --inode --scan: exit %d, %s", code, errs)
+	}
 }

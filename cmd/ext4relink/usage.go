@@ -25,7 +25,7 @@ var manual = []section{
 		"ext4relink [relink] --dev DEV --inode N --name PATH [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
 		"ext4relink [relink] --dev DEV --all [--into DIR] [--scan] [--dry-run] [--json] [--undo FILE] [--allow-ro-mount] [--keep-past-eof]",
 		"ext4relink extract --dev DEV (--inode N | --path PATH) --out FILE [--force] [--no-preserve] [--ignore-errors] [--superblock N --blocksize B] [--quiet] [--json]",
-		"ext4relink extract --dev DEV --all --out DIR [--force] [--no-preserve] [--ignore-errors] [--superblock N --blocksize B] [--quiet] [--json]",
+		"ext4relink extract --dev DEV --all [--scan] --out DIR [--force] [--no-preserve] [--ignore-errors] [--superblock N --blocksize B] [--quiet] [--json]",
 		"ext4relink [relink] --dev DEV --inode N --original [--parents] [--dry-run] [--json] [--undo FILE]",
 		"ext4relink [relink] --dev DEV --all --original [--into DIR] [--parents] [--dry-run] [--json] [--undo FILE]",
 		"ext4relink list --dev DEV [--scan] [--json]",
@@ -222,7 +222,7 @@ var manual = []section{
 		{"--all", `relink every deleted-open orphan; with live, copy every held
 			deleted file into the directory --out (made if missing); with
 			extract, copy every deleted-open and past-eof orphan into --out DIR`},
-		{"--scan", `(list, --all) also find orphans that are on no list: a torn
+		{"--scan", `(list, --all, extract --all) also find orphans that are on no list: a torn
 			write or a crash mid-update can cut the orphan chain, and e2fsck
 			then frees every inode behind the cut. --scan reads every inode
 			table the kernel has initialised (never an INODE_UNINIT group nor
@@ -232,7 +232,8 @@ var manual = []section{
 			and not being released. Each is listed with source "scan"; --all
 			--scan relinks them with the listed ones, leaving the real list as
 			it is. A single orphan off every list needs no scan: --inode N
-			checks that one inode the same way, with or without --scan. On a
+			checks that one inode the same way, with or without --scan.
+			extract --all --scan copies the scan's finds out too. On a
 			large filesystem the scan takes as long as reading its used inode
 			tables; progress goes to stderr when it is a terminal`},
 		{"--path PATH", `extract: the linked file to copy, from the filesystem's
