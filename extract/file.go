@@ -13,6 +13,7 @@ import (
 
 	"github.com/ext4relink/ext4relink/inode"
 	"github.com/ext4relink/ext4relink/internal/devio"
+	"github.com/ext4relink/ext4relink/internal/outfile"
 	"github.com/ext4relink/ext4relink/super"
 	"golang.org/x/sys/unix"
 )
@@ -318,25 +319,14 @@ func writeSymlink(src Source, out string) (*Report, string, error) {
 // force (renameat2 RENAME_NOREPLACE, or link+unlink where the output
 // filesystem lacks it).
 func rename(tmp, out string, force bool) error {
-	if force {
-		if err := os.Rename(tmp, out); err != nil {
-			return fmt.Errorf("%w: %w", ErrOutput, err)
-		}
-		return nil
-	}
-	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, out, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		if err = os.Link(tmp, out); err == nil {
-			os.Remove(tmp)
-		}
-	}
+	err := outfile.Place(tmp, out, force)
 	switch {
-	case errors.Is(err, os.ErrExist):
+	case err == nil:
+		return nil
+	case !force && errors.Is(err, os.ErrExist):
 		return fmt.Errorf("%w: %s appeared while copying; choose another --out, or pass --force to replace it", ErrExists, out)
-	case err != nil:
-		return fmt.Errorf("%w: renaming %s to %s: %w", ErrOutput, tmp, out, err)
 	}
-	return nil
+	return fmt.Errorf("%w: %w", ErrOutput, err) // err names both paths
 }
 
 // inflight holds the temporary names being written, for RemoveTemps.

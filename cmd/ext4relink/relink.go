@@ -123,7 +123,7 @@ func (o relinkOpts) check(a *app) int {
 }
 
 func (a *app) doRelink(o relinkOpts) int {
-	op, code := a.openForRelink(o)
+	op, code := a.openForWrite(writeOpen{dryRun: o.dryRun, undo: o.undo, allowROMount: o.allowROMount, ino: o.ino})
 	if op == nil {
 		return code
 	}
@@ -167,32 +167,40 @@ func (a *app) doRelink(o relinkOpts) int {
 	return exitOK
 }
 
-// openForRelink opens the filesystem for the relink: read-only for a dry
-// run, and through the undo file when --undo asks for one. On failure it
-// returns nil and the exit code (the error already reported).
-func (a *app) openForRelink(o relinkOpts) (*engine.Opened, int) {
+// writeOpen says how a writing command (relink, undelete) opens DEV.
+type writeOpen struct {
+	dryRun       bool
+	undo         string // --undo FILE
+	allowROMount bool
+	ino          uint32 // the inode asked for, for refusals
+}
+
+// openForWrite opens the filesystem for a writing command: read-only for
+// a dry run, and through the undo file when --undo asks for one. On
+// failure it returns nil and the exit code (the error already reported).
+func (a *app) openForWrite(w writeOpen) (*engine.Opened, int) {
 	mode := engine.ReadWrite
-	if o.dryRun {
+	if w.dryRun {
 		mode = engine.ReadOnly
 	}
 	opts, code, ok := a.devOptions(mode)
 	if !ok {
 		return nil, code
 	}
-	opts.AllowReadOnlyMount = o.allowROMount
+	opts.AllowReadOnlyMount = w.allowROMount
 	var (
 		op  *engine.Opened
 		err error
 	)
-	if o.undo != "" && !o.dryRun {
+	if w.undo != "" && !w.dryRun {
 		// Every write of this run goes through the undo file, which saves
 		// each block's old content (on stable storage) first.
-		op, err = engine.OpenFSWithUndo(a.dev, opts, o.undo)
+		op, err = engine.OpenFSWithUndo(a.dev, opts, w.undo)
 	} else {
 		op, err = engine.OpenFS(a.dev, opts)
 	}
 	if err != nil {
-		return nil, a.refuse(err, o.ino)
+		return nil, a.refuse(err, w.ino)
 	}
 	return op, exitOK
 }

@@ -58,25 +58,9 @@ func (a *app) undelete(args []string) int {
 }
 
 func (a *app) doUndelete(o undeleteOpts) int {
-	mode := engine.ReadWrite
-	if o.dryRun {
-		mode = engine.ReadOnly
-	}
-	opts, code, ok := a.devOptions(mode)
-	if !ok {
+	op, code := a.openForWrite(writeOpen{dryRun: o.dryRun, undo: o.undo, ino: o.ino})
+	if op == nil {
 		return code
-	}
-	var (
-		op  *engine.Opened
-		err error
-	)
-	if o.undo != "" && !o.dryRun {
-		op, err = engine.OpenFSWithUndo(a.dev, opts, o.undo)
-	} else {
-		op, err = engine.OpenFS(a.dev, opts)
-	}
-	if err != nil {
-		return a.refuse(err, o.ino)
 	}
 	fs, dev, undo := op.FS, op.Dev, op.Undo
 	a.noteSection(dev)

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ext4relink/ext4relink/internal/outfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,25 +160,14 @@ func mountedRW(rdev uint64) string {
 // that appeared since the output was checked (RENAME_NOREPLACE, or a hard
 // link where the filesystem lacks it).
 func place(tmp, out string, force bool) error {
-	if force {
-		if err := os.Rename(tmp, out); err != nil {
-			return fmt.Errorf("%w: rename %s to %s: %v", ErrOutput, tmp, out, err)
-		}
-		return nil
-	}
-	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, out, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		if err = os.Link(tmp, out); err == nil {
-			os.Remove(tmp)
-		}
-	}
+	err := outfile.Place(tmp, out, force)
 	switch {
-	case errors.Is(err, fs.ErrExist):
+	case err == nil:
+		return nil
+	case !force && errors.Is(err, fs.ErrExist):
 		return fmt.Errorf("%w: %s appeared while the copy was made; choose another --out, or give --force to replace it", ErrOutputExists, out)
-	case err != nil:
-		return fmt.Errorf("%w: rename %s to %s: %v", ErrOutput, tmp, out, err)
 	}
-	return nil
+	return fmt.Errorf("%w: %v", ErrOutput, err) // err names both paths
 }
 
 // onSignals catches SIGINT, SIGTERM and SIGHUP for the copy's duration: the
