@@ -40,7 +40,7 @@ func (fs *FS) emptyNamer(h *journal.History) *namer {
 func addNameTargets(n *namer, files []DeletedFile) {
 	for _, d := range files {
 		in := d.live
-		t := &nameTarget{ft: direntType(in), gen: in.Generation, ctime: in.ChangeTime()}
+		t := &nameTarget{ft: in.FileType(), gen: in.Generation, ctime: in.ChangeTime()}
 		t.crtime, t.hasCrtime = in.BirthTime()
 		n.targets[d.Inode] = t
 		n.interest[d.Inode] = true

@@ -101,7 +101,7 @@ func (fs *FS) newNamer(l *OrphanList, h *journal.History) (*namer, error) {
 		if err != nil {
 			continue
 		}
-		t := &nameTarget{ft: direntType(in), gen: in.Generation, ctime: in.ChangeTime()}
+		t := &nameTarget{ft: in.FileType(), gen: in.Generation, ctime: in.ChangeTime()}
 		t.crtime, t.hasCrtime = in.BirthTime()
 		n.targets[o.Inode] = t
 		n.interest[o.Inode] = true
@@ -110,27 +110,6 @@ func (fs *FS) newNamer(l *OrphanList, h *journal.History) (*namer, error) {
 		}
 	}
 	return n, nil
-}
-
-// direntType is the file type a directory entry naming in carries.
-func direntType(in *inode.Inode) uint8 {
-	switch in.Type() {
-	case inode.ModeReg:
-		return dirent.FtRegFile
-	case inode.ModeDir:
-		return dirent.FtDir
-	case inode.ModeLnk:
-		return dirent.FtSymlink
-	case inode.ModeFifo:
-		return dirent.FtFifo
-	case inode.ModeSock:
-		return dirent.FtSock
-	case inode.ModeChr:
-		return dirent.FtChrdev
-	case inode.ModeBlk:
-		return dirent.FtBlkdev
-	}
-	return dirent.FtUnknown
 }
 
 func (n *namer) addDir(ino uint32, in *inode.Inode, logged bool, seq uint32, commit time.Time) {

@@ -102,7 +102,7 @@ func (n *namer) sameFile(ino uint32, t *nameTarget, e evidence) bool {
 		// confirms may be an earlier file's.
 		return t.hasCrtime
 	}
-	return newest.gen == t.gen && newest.mode == modeOfFt(t.ft)
+	return newest.gen == t.gen && newest.mode == inode.ModeOfFileType(t.ft)
 }
 
 // remnantRecent: a remnant carries no date, and may be the name of an
@@ -117,26 +117,6 @@ func (n *namer) remnantRecent(t *nameTarget, e evidence) bool {
 	}
 	in, _, err := n.fs.ReadInode(e.parent)
 	return err == nil && in.IsDir() && in.Generation == e.parentGen && !in.ChangeTime().Before(t.ctime)
-}
-
-func modeOfFt(ft uint8) uint16 {
-	switch ft {
-	case dirent.FtRegFile:
-		return inode.ModeReg
-	case dirent.FtDir:
-		return inode.ModeDir
-	case dirent.FtSymlink:
-		return inode.ModeLnk
-	case dirent.FtFifo:
-		return inode.ModeFifo
-	case dirent.FtSock:
-		return inode.ModeSock
-	case dirent.FtChrdev:
-		return inode.ModeChr
-	case dirent.FtBlkdev:
-		return inode.ModeBlk
-	}
-	return 0
 }
 
 // choose returns the name evidence picks for inode ino, or why none.

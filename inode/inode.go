@@ -309,26 +309,36 @@ func (i *Inode) IsReg() bool     { return i.Type() == ModeReg }
 func (i *Inode) IsDir() bool     { return i.Type() == ModeDir }
 func (i *Inode) IsSymlink() bool { return i.Type() == ModeLnk }
 
+// fileTypes maps i_mode file types to directory entry file_type codes
+// (EXT4_FT_*), both ways.
+var fileTypes = []struct {
+	mode uint16
+	ft   uint8
+}{
+	{ModeReg, FtRegFile}, {ModeDir, FtDir}, {ModeChr, FtChrdev}, {ModeBlk, FtBlkdev},
+	{ModeFifo, FtFifo}, {ModeSock, FtSock}, {ModeLnk, FtSymlink},
+}
+
 // FileType is the directory entry file_type code (EXT4_FT_*) for i_mode,
 // FtUnknown when the mode names no valid type.
 func (i *Inode) FileType() uint8 {
-	switch i.Type() {
-	case ModeReg:
-		return FtRegFile
-	case ModeDir:
-		return FtDir
-	case ModeChr:
-		return FtChrdev
-	case ModeBlk:
-		return FtBlkdev
-	case ModeFifo:
-		return FtFifo
-	case ModeSock:
-		return FtSock
-	case ModeLnk:
-		return FtSymlink
+	for _, t := range fileTypes {
+		if t.mode == i.Type() {
+			return t.ft
+		}
 	}
 	return FtUnknown
+}
+
+// ModeOfFileType is the i_mode file type a directory entry's file_type
+// code names, 0 for FtUnknown or an invalid code.
+func ModeOfFileType(ft uint8) uint16 {
+	for _, t := range fileTypes {
+		if t.ft == ft {
+			return t.mode
+		}
+	}
+	return 0
 }
 
 // HasFlag reports whether every bit of f is set in i_flags.

@@ -124,6 +124,14 @@ func TestFileType(t *testing.T) {
 		if in.FileType() != ft {
 			t.Fatalf("mode %#o: file type %d, want %d", in.Mode, in.FileType(), ft)
 		}
+		if ft != FtUnknown && ModeOfFileType(ft) != mode {
+			t.Fatalf("file type %d: mode %#o, want %#o", ft, ModeOfFileType(ft), mode)
+		}
+	}
+	for _, ft := range []uint8{FtUnknown, 8, 255} {
+		if m := ModeOfFileType(ft); m != 0 {
+			t.Errorf("file type %d: mode %#o, want 0", ft, m)
+		}
 	}
 }
 
