@@ -127,19 +127,9 @@ func (a *app) doRelink(o relinkOpts) int {
 	if op == nil {
 		return code
 	}
-	fs, dev, undo := op.FS, op.Dev, op.Undo
-	a.noteSection(dev)
-	defer dev.Close()
+	fs := op.FS
 	done := false
-	if undo != nil {
-		// On a failure: remove the undo file if nothing was written, else
-		// keep it and say how to use it. Closing twice is harmless.
-		defer func() {
-			if !done {
-				a.dropUndo(undo)
-			}
-		}()
-	}
+	defer a.closeWrite(op, &done)
 	before, err := fs.Orphans()
 	if err != nil {
 		return a.refuse(err, o.ino)
@@ -202,7 +192,18 @@ func (a *app) openForWrite(w writeOpen) (*engine.Opened, int) {
 	if err != nil {
 		return nil, a.refuse(err, w.ino)
 	}
+	a.noteSection(op.Dev)
 	return op, exitOK
+}
+
+// closeWrite ends a writing command: on a failure (done false) the undo
+// file is removed if nothing was written, else kept with a word on how to
+// use it (see dropUndo; closing it twice is harmless); then DEV is closed.
+func (a *app) closeWrite(op *engine.Opened, done *bool) {
+	if op.Undo != nil && !*done {
+		a.dropUndo(op.Undo)
+	}
+	op.Dev.Close()
 }
 
 // relinkPlanReport describes the plan before anything is written.

@@ -63,16 +63,8 @@ func (a *app) doUndelete(o undeleteOpts) int {
 		return code
 	}
 	fs, dev, undo := op.FS, op.Dev, op.Undo
-	a.noteSection(dev)
-	defer dev.Close()
 	done := false
-	if undo != nil {
-		defer func() {
-			if !done {
-				a.dropUndo(undo)
-			}
-		}()
-	}
+	defer a.closeWrite(op, &done)
 	if !a.json {
 		fmt.Fprintf(a.stderr, "ext4relink: reading the journal's whole log area ...\n")
 	}
