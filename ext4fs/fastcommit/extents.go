@@ -135,6 +135,19 @@ func normalize(list []fcExtent) []fcExtent {
 }
 
 func (r *fcReplay) addRange(t journal.FCTag) error {
+	return r.editRange(t, func(kept []fcExtent) []fcExtent {
+		return append(kept, fcExtent{uint64(t.LBlk), uint64(t.Count), t.PBlk, t.Unwritten})
+	})
+}
+
+func (r *fcReplay) delRange(t journal.FCTag) error {
+	return r.editRange(t, func(kept []fcExtent) []fcExtent { return kept })
+}
+
+// editRange applies a range record: the logical range is punched out of
+// the inode's extent list, then fill gives the list to write (ADD_RANGE
+// maps the range anew, DEL_RANGE leaves it a hole).
+func (r *fcReplay) editRange(t journal.FCTag, fill func(kept []fcExtent) []fcExtent) error {
 	if t.Count == 0 || uint64(t.LBlk)+uint64(t.Count) > maxLblk {
 		return fcCorrupt("logical range [%d,+%d) is empty or past the largest file", t.LBlk, t.Count)
 	}
@@ -147,24 +160,7 @@ func (r *fcReplay) addRange(t journal.FCTag) error {
 		return err
 	}
 	kept, removed := punch(old, uint64(t.LBlk), uint64(t.LBlk)+uint64(t.Count))
-	next := append(kept, fcExtent{uint64(t.LBlk), uint64(t.Count), t.PBlk, t.Unwritten})
-	return r.rewriteExtents(t.Ino, in, old, next, removed, meta)
-}
-
-func (r *fcReplay) delRange(t journal.FCTag) error {
-	if t.Count == 0 || uint64(t.LBlk)+uint64(t.Count) > maxLblk {
-		return fcCorrupt("logical range [%d,+%d) is empty or past the largest file", t.LBlk, t.Count)
-	}
-	in, err := r.rangeInode(t.Ino)
-	if err != nil {
-		return err
-	}
-	old, meta, err := r.extentList(t.Ino, in)
-	if err != nil {
-		return err
-	}
-	next, removed := punch(old, uint64(t.LBlk), uint64(t.LBlk)+uint64(t.Count))
-	return r.rewriteExtents(t.Ino, in, old, next, removed, meta)
+	return r.rewriteExtents(t.Ino, in, old, fill(kept), removed, meta)
 }
 
 // rewriteExtents stores the new extent list of inode ino. Directory blocks
