@@ -213,6 +213,16 @@ func TestCrashPoints(t *testing.T) {
 
 func recordRelink(t *testing.T, img *fixtures.Image, req Request) []writeOp {
 	t.Helper()
+	return recordCommit(t, img, func(fs *FS) (*Plan, error) {
+		plan, _, err := fs.PlanRelink(req, time.Now())
+		return plan, err
+	})
+}
+
+// recordCommit plans on a private copy of img, commits, and returns every
+// write and flush the commit made, in order.
+func recordCommit(t *testing.T, img *fixtures.Image, planOn func(*FS) (*Plan, error)) []writeOp {
+	t.Helper()
 	p := img.Copy(t)
 	dev, _, err := Open(p, Options{Mode: ReadWrite})
 	if err != nil {
@@ -224,7 +234,7 @@ func recordRelink(t *testing.T, img *fixtures.Image, req Request) []writeOp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, _, err := fs.PlanRelink(req, time.Now())
+	plan, err := planOn(fs)
 	if err != nil {
 		t.Fatal(err)
 	}

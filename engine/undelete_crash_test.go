@@ -63,23 +63,8 @@ func TestUndeleteCrashPoints(t *testing.T) {
 
 func recordUndelete(t *testing.T, img *fixtures.Image, req UndeleteRequest) []writeOp {
 	t.Helper()
-	p := img.Copy(t)
-	dev, _, err := Open(p, Options{Mode: ReadWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	rec := &recDev{Dev: dev}
-	fs, err := LoadFS(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, _, err := fs.PlanUndelete(req, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Commit(plan); err != nil {
-		t.Fatal(err)
-	}
-	return rec.ops
+	return recordCommit(t, img, func(fs *FS) (*Plan, error) {
+		plan, _, err := fs.PlanUndelete(req, time.Now())
+		return plan, err
+	})
 }
